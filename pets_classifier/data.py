@@ -9,7 +9,7 @@ __all__ = ['BREEDS', 'SAMPLE_MARKER', 'PETS_PATTERN', 'PetsError', 'pets_folder'
            'make_sample_pets', 'is_sample', 'lesson_images', 'LabelledImages', 'name_labeller', 'label_images',
            'pets_block', 'default_workers', 'pets_dataloaders', 'missing_valid_classes']
 
-# %% ../nbs/00_data.ipynb #23fd94fe
+# %% ../nbs/00_data.ipynb #312edb62
 import os, re, tempfile, urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +20,11 @@ from fastai.vision.all import (untar_data, URLs, fastai_cfg, get_image_files, Da
     RandomSplitter, Resize, aug_transforms, Normalize, imagenet_stats, RegexLabeller, parent_label, using_attr)
 import torch
 
-# %% ../nbs/00_data.ipynb #2df55851
+# %% ../nbs/00_data.ipynb #dd8b32aa
 class PetsError(Exception):
     "A problem the user can fix; its message says how."
 
-# %% ../nbs/00_data.ipynb #9f83ab09
+# %% ../nbs/00_data.ipynb #425c0d88
 def pets_folder() -> Path:
     "Where fastai keeps (or would keep) the extracted Oxford-IIIT Pet folder."
     return Path(fastai_cfg().data)/'oxford-iiit-pet'
@@ -38,7 +38,7 @@ def pets_images() -> Path:
             f"or --label-from folder), or\n  - download and extract oxford-iiit-pet.tgz yourself so that "
             f"{pets_folder()/'images'} exists.") from None
 
-# %% ../nbs/00_data.ipynb #4e4ee667
+# %% ../nbs/00_data.ipynb #57d3f10a
 BREEDS = ('Abyssinian Bengal Birman Bombay British_Shorthair Egyptian_Mau Maine_Coon Persian Ragdoll Russian_Blue '
     'Siamese Sphynx american_bulldog american_pit_bull_terrier basset_hound beagle boxer chihuahua english_cocker_spaniel '
     'english_setter german_shorthaired great_pyrenees havanese japanese_chin keeshond leonberger miniature_pinscher '
@@ -71,7 +71,7 @@ def sample_image(breed_idx:int, # index into `BREEDS`: picks the shape and colou
     _draw_shape(ImageDraw.Draw(img), breed_idx % 4, (cx-side/2, cy-side/2, cx+side/2, cy+side/2), colour)
     return img
 
-# %% ../nbs/00_data.ipynb #89ebb210
+# %% ../nbs/00_data.ipynb #87579cec
 def make_sample_pets(dest:Path|str=None, # folder to write into (default: a folder in the temp dir)
                      n_per_class:int=12, # images per breed
                      breeds:int|list=None, # breed names, or how many of `BREEDS` (default: all 37)
@@ -95,7 +95,7 @@ def is_sample(images:Path) -> bool:
     "Is `images` a synthetic sample made by `make_sample_pets`?"
     return (Path(images).parent/SAMPLE_MARKER).exists()
 
-# %% ../nbs/00_data.ipynb #ede30185
+# %% ../nbs/00_data.ipynb #c4b55fa6
 def lesson_images(sample:bool=None, # True: synthetic sample; None: sample under nbdev-test or PETS_SAMPLE=1
                   **sample_kw # passed to `make_sample_pets`
                  ) -> Path:
@@ -106,7 +106,7 @@ def lesson_images(sample:bool=None, # True: synthetic sample; None: sample under
         except PetsError as e: print(f"{e}\nUsing the synthetic sample instead.")
     return make_sample_pets(**sample_kw)
 
-# %% ../nbs/00_data.ipynb #11580164
+# %% ../nbs/00_data.ipynb #5dd1dd0d
 PETS_PATTERN = r'^(.+)_\d+\.\w+$'
 
 @dataclass
@@ -133,7 +133,7 @@ def name_labeller(pattern:str=PETS_PATTERN):
     if rx.groups < 1: raise PetsError(f"--pattern {pattern!r} needs a group, like (.+), that captures the label.")
     return using_attr(RegexLabeller(pattern), 'name')
 
-# %% ../nbs/00_data.ipynb #a0000fe5
+# %% ../nbs/00_data.ipynb #e11ba2dd
 def label_images(path:Path|str, # folder searched recursively for images
                  pattern:str=PETS_PATTERN, # regex on the file name whose first group is the label
                  label_from:str='name' # 'name': `pattern` on the file name; 'folder': the parent folder's name
@@ -156,7 +156,7 @@ def label_images(path:Path|str, # folder searched recursively for images
     if len(res.vocab) < 2: raise PetsError(f"Only one class ({res.vocab[0]!r}) under {path}: a classifier needs at least two.")
     return res
 
-# %% ../nbs/00_data.ipynb #8f705134
+# %% ../nbs/00_data.ipynb #881c68d4
 def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
                valid_pct:float=0.2, # fraction held out for validation
                seed:int=2, # seed of the split (the lesson uses 2)
@@ -170,7 +170,7 @@ def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
                      item_tfms=Resize(presize or round(size*460/224)),
                      batch_tfms=[*aug_transforms(size=size, min_scale=min_scale), Normalize.from_stats(*stats)])
 
-# %% ../nbs/00_data.ipynb #23f88fbd
+# %% ../nbs/00_data.ipynb #00343b04
 def default_workers() -> int:
     "0 on CPU (measured fastest on 2 cores), up to 8 loader processes with a GPU."
     return min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0

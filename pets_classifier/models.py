@@ -8,7 +8,7 @@ Docs: https://pets-classifier.github.io/pets_classifier/models.html.md"""
 __all__ = ['OFFLINE_BACKBONES', 'cache_dir', 'lite0_weights', 'torchvision_names', 'resolve_arch', 'weights_download',
            'create_model']
 
-# %% ../nbs/01_models.ipynb #db3c559b
+# %% ../nbs/01_models.ipynb #50562452
 import difflib, os
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +19,7 @@ from fastai.vision.all import create_timm_model, create_vision_model, imagenet_s
 
 from .data import PetsError
 
-# %% ../nbs/01_models.ipynb #3e5c3c2c
+# %% ../nbs/01_models.ipynb #11237731
 OFFLINE_BACKBONES = {'efficientnet_lite0': 'tf_efficientnet_lite0'}
 
 def cache_dir() -> Path:
@@ -42,7 +42,7 @@ def lite0_weights() -> Path:
     tmp.replace(dest)  # atomic: a half-written file is never taken for the weights
     return dest
 
-# %% ../nbs/01_models.ipynb #37116de2
+# %% ../nbs/01_models.ipynb #d953e06c
 def torchvision_names() -> list:
     "Names of torchvision's classification models."
     return torchvision.models.list_models(module=torchvision.models)
@@ -62,7 +62,7 @@ def resolve_arch(name:str, # 'resnet34', any torchvision or timm model name, or 
     raise PetsError(f"Unknown architecture {name!r}.{hint} Use a torchvision or timm model name; "
                     "'efficientnet_lite0' needs no internet.")
 
-# %% ../nbs/01_models.ipynb #23b052cc
+# %% ../nbs/01_models.ipynb #58b694ba
 @contextmanager
 def weights_download(name:str):
     "Turn a failed pretrained-weights download for `name` into a `PetsError` that says what to do."
