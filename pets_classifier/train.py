@@ -7,7 +7,7 @@ Docs: https://pets-classifier.github.io/pets_classifier/train.html.md"""
 # %% auto #0
 __all__ = ['backbone_stats', 'match_normalisation', 'pets_learner', 'find_lr', 'fit_frozen', 'fit_unfrozen', 'two_stage']
 
-# %% ../nbs/02_train.ipynb #f87ad164
+# %% ../nbs/02_train.ipynb #95045ffd
 import functools, math
 import torch
 from fastai.vision.all import (vision_learner, Learner, Normalize, error_rate, accuracy, minimum, steep, valley, slide,
@@ -16,7 +16,7 @@ from fastai.vision.all import (vision_learner, Learner, Normalize, error_rate, a
 from .data import PetsError
 from .models import resolve_arch, weights_download
 
-# %% ../nbs/02_train.ipynb #1fe19645
+# %% ../nbs/02_train.ipynb #fb12afd0
 def backbone_stats(learn:Learner) -> tuple:
     "The (mean, std) the backbone of `learn` was pretrained with."
     cfg = getattr(getattr(learn.model[0], 'model', None), 'pretrained_cfg', None)
@@ -44,7 +44,7 @@ def pets_learner(dls, # DataLoaders, e.g. from `pets_dataloaders`
     if mixed_precision or (mixed_precision is None and dls.device.type == 'cuda'): learn.to_fp16()
     return learn
 
-# %% ../nbs/02_train.ipynb #596ac771
+# %% ../nbs/02_train.ipynb #23ba8974
 def _tolerant(suggest):
     "fastai suggestion method `suggest`, returning nan where the run is too short for it."
     @functools.wraps(suggest)
@@ -62,7 +62,7 @@ def find_lr(learn:Learner, # the learner to probe; its weights are restored afte
     suggest = tuple(map(_tolerant, (minimum, steep, valley, slide)))
     return learn.lr_find(suggest_funcs=suggest, num_it=num_it, show_plot=show_plot, **kwargs)._asdict()
 
-# %% ../nbs/02_train.ipynb #5c5115fb
+# %% ../nbs/02_train.ipynb #4e94198e
 def fit_frozen(learn:Learner, epochs:int=4, lr:float=1e-3, # one-cycle epochs and peak learning rate
                save_as:str='stage-1' # checkpoint name in `learn.path/learn.model_dir` (None: don't save)
               ):
