@@ -7,12 +7,12 @@ Docs: https://pets-classifier.github.io/pets_classifier/interpret.html.md"""
 # %% auto #0
 __all__ = ['top_losses_table', 'plot_top_losses', 'most_confused_classes', 'per_class_accuracy', 'plot_confusion']
 
-# %% ../nbs/03_interpret.ipynb #b4d16492
+# %% ../nbs/03_interpret.ipynb #d8b2d169
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from fastai.vision.all import ClassificationInterpretation, show_image
 
-# %% ../nbs/03_interpret.ipynb #02201fbf
+# %% ../nbs/03_interpret.ipynb #43985fe3
 def top_losses_table(interp:ClassificationInterpretation, k:int=9 # how many rows
                     ) -> pd.DataFrame:
     "The `k` validation images with the highest loss: file, actual and predicted class with their probabilities, loss."
@@ -23,7 +23,7 @@ def top_losses_table(interp:ClassificationInterpretation, k:int=9 # how many row
         predicted=[interp.vocab[p] for p in preds], p_actual=probs[range(len(idxs)), targs].numpy(),
         p_predicted=probs.max(1).values.numpy(), loss=losses.numpy()))
 
-# %% ../nbs/03_interpret.ipynb #e8b98e19
+# %% ../nbs/03_interpret.ipynb #d9e9223c
 def plot_top_losses(interp:ClassificationInterpretation, k:int=9, ncols:int=3, size:float=3):
     "Show the top-`k` losses, each titled predicted/actual, the loss, and both probabilities."
     table = top_losses_table(interp, k)
@@ -38,7 +38,7 @@ def plot_top_losses(interp:ClassificationInterpretation, k:int=9, ncols:int=3, s
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_interpret.ipynb #29aa11fa
+# %% ../nbs/03_interpret.ipynb #22a7ef93
 def most_confused_classes(cm:np.ndarray, # confusion matrix, rows actual, columns predicted
                           n:int=12 # how many classes to keep
                          ) -> list:
@@ -46,7 +46,7 @@ def most_confused_classes(cm:np.ndarray, # confusion matrix, rows actual, column
     off = cm - np.diag(np.diag(cm))
     return list(np.argsort(-(off.sum(0) + off.sum(1)), kind='stable')[:n])
 
-# %% ../nbs/03_interpret.ipynb #f8d6af64
+# %% ../nbs/03_interpret.ipynb #346c1618
 def per_class_accuracy(interp:ClassificationInterpretation) -> pd.DataFrame:
     "Validation images, correct predictions and accuracy per class, worst first."
     cm = interp.confusion_matrix()
