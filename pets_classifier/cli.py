@@ -7,11 +7,11 @@ Docs: https://pets-classifier.github.io/pets_classifier/cli.html.md"""
 # %% auto #0
 __all__ = ['train', 'evaluate', 'predict', 'parser', 'main']
 
-# %% ../nbs/05_cli.ipynb #6b9ae273
-import argparse, json, sys
+# %% ../nbs/05_cli.ipynb #d07c17d8
+import argparse, json, sys, warnings
 from pathlib import Path
 
-# %% ../nbs/05_cli.ipynb #97fc32b7
+# %% ../nbs/05_cli.ipynb #4e94b7b1
 def train(args):
     "Run the two-stage recipe and save the model."
     from fastai.vision.all import set_seed
@@ -54,7 +54,7 @@ def predict(args):
         elif 'error' in r: print(f"{r['file']}\tERROR {r['error']}")
         else: print(r['file'] + '\t' + '  '.join(f"{c} {p:.3f}" for c, p in r['top']))
 
-# %% ../nbs/05_cli.ipynb #c1c343bc
+# %% ../nbs/05_cli.ipynb #675c14b8
 _EXAMPLES = dict(
     train="example:\n  pets train --data ~/pets/images --arch efficientnet_lite0 --freeze-epochs 3 --epochs 6 --out runs/lite0",
     evaluate="example:\n  pets evaluate runs/lite0 --data ~/pets/holdout --json",
@@ -101,10 +101,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--json', action='store_true', help="one JSON object per line")
     return top
 
-# %% ../nbs/05_cli.ipynb #8a4fed9e
+# %% ../nbs/05_cli.ipynb #789d6aee
 def main(argv:list=None) -> int:
     "Entry point of the `pets` command; returns the exit status."
     args = parser().parse_args(argv)
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # raised inside fastai's imports
     from pets_classifier.data import PetsError
     try: args.func(args)
     except PetsError as e:

@@ -8,7 +8,7 @@ Docs: https://pets-classifier.github.io/pets_classifier/train.html.md"""
 __all__ = ['backbone_stats', 'match_normalisation', 'pets_learner', 'find_lr', 'fit_frozen', 'fit_unfrozen', 'two_stage',
            'EpochCSV']
 
-# %% ../nbs/02_train.ipynb #281f49df
+# %% ../nbs/02_train.ipynb #de126d6a
 import functools, math
 import torch
 import csv
@@ -18,7 +18,7 @@ from fastai.vision.all import (vision_learner, Learner, Normalize, error_rate, a
 from .data import PetsError
 from .models import resolve_arch, weights_download
 
-# %% ../nbs/02_train.ipynb #3e4a54a6
+# %% ../nbs/02_train.ipynb #c28e7f91
 def backbone_stats(learn:Learner) -> tuple:
     "The (mean, std) the backbone of `learn` was pretrained with."
     cfg = getattr(getattr(learn.model[0], 'model', None), 'pretrained_cfg', None)
@@ -46,7 +46,7 @@ def pets_learner(dls, # DataLoaders, e.g. from `pets_dataloaders`
     if mixed_precision or (mixed_precision is None and dls.device.type == 'cuda'): learn.to_fp16()
     return learn
 
-# %% ../nbs/02_train.ipynb #5ea9fd51
+# %% ../nbs/02_train.ipynb #d3dad4e2
 def _tolerant(suggest):
     "fastai suggestion method `suggest`, returning nan where the run is too short for it."
     @functools.wraps(suggest)
@@ -64,7 +64,7 @@ def find_lr(learn:Learner, # the learner to probe; its weights are restored afte
     suggest = tuple(map(_tolerant, (minimum, steep, valley, slide)))
     return learn.lr_find(suggest_funcs=suggest, num_it=num_it, show_plot=show_plot, **kwargs)._asdict()
 
-# %% ../nbs/02_train.ipynb #abc23096
+# %% ../nbs/02_train.ipynb #a340b327
 def fit_frozen(learn:Learner, epochs:int=4, lr:float=1e-3, # one-cycle epochs and peak learning rate
                save_as:str='stage-1' # checkpoint name in `learn.path/learn.model_dir` (None: don't save)
               ):
@@ -90,7 +90,7 @@ def two_stage(learn:Learner, freeze_epochs:int=4, epochs:int=2, # epochs of stag
     if epochs: fit_unfrozen(learn, epochs, lr_max or lr/10, lr_ratio)
     return learn
 
-# %% ../nbs/02_train.ipynb #b59e696a
+# %% ../nbs/02_train.ipynb #2f82b4cb
 class EpochCSV(Callback):
     "Append a row per training epoch (stage, epoch, losses, metrics, time) to `fname` in `learn.path`."
     order = Recorder.order + 1

@@ -1,0 +1,38 @@
+"Shared fixtures: a synthetic sample, an offline environment, and one model trained by the `pets` command."
+import os, subprocess, sys
+from pathlib import Path
+import pytest
+
+PETS = str(Path(sys.executable).parent/'pets')  # the installed console script
+
+@pytest.fixture(scope='session')
+def env(tmp_path_factory):
+    "Environment for `pets` runs: private caches, and a proxy that refuses connections so 'offline' is certain."
+    home = tmp_path_factory.mktemp('home')
+    proxy = 'http://127.0.0.1:9'
+    return {**os.environ, 'PETS_CACHE': str(home/'cache'), 'FASTAI_HOME': str(home/'fastai'),
+            'https_proxy': proxy, 'HTTPS_PROXY': proxy, 'http_proxy': proxy, 'HTTP_PROXY': proxy,
+            'HF_HUB_OFFLINE': '1', 'TORCH_HOME': str(home/'torch')}
+
+@pytest.fixture(scope='session')
+def pets(env):
+    "Run `pets ARGS...`; returns the CompletedProcess with text stdout and stderr."
+    def run(*args, check=None):
+        res = subprocess.run([PETS, *map(str, args)], env=env, capture_output=True, text=True, timeout=900)
+        if check is not None: assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        return res
+    return run
+
+@pytest.fixture(scope='session')
+def sample(tmp_path_factory):
+    "A synthetic dataset: 4 breeds, 8 images each, 64 px."
+    from pets_classifier.data import make_sample_pets
+    return make_sample_pets(tmp_path_factory.mktemp('sample'), n_per_class=8, breeds=4, size=64)
+
+@pytest.fixture(scope='session')
+def trained(pets, sample, tmp_path_factory):
+    "The folder of a model trained on `sample` with the offline backbone, and the train run's result."
+    out = tmp_path_factory.mktemp('run')/'model'
+    res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8,
+               '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3, '--out', out, check=0)
+    return out, res

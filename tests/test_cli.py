@@ -1,0 +1,97 @@
+"The `pets` command end to end, on the synthetic sample, offline."
+import csv, json
+from pathlib import Path
+from PIL import Image
+import pytest
+
+def test_train_writes_model_and_metrics(trained):
+    out, res = trained
+    assert {p.name for p in out.iterdir()} >= {'model.safetensors', 'model.json', 'metrics.csv'}
+    rows = list(csv.DictReader(open(out/'metrics.csv')))
+    assert [r['stage'] for r in rows] == ['frozen', 'frozen', 'unfrozen']
+    assert all(0 <= float(r['accuracy']) <= 1 for r in rows)
+    assert 'error_rate' in res.stdout and 'model saved to' in res.stdout
+    meta = json.loads((out/'model.json').read_text())
+    assert meta['arch'] == 'efficientnet_lite0' and meta['size'] == 64 and len(meta['vocab']) == 4
+
+def test_evaluate_json(pets, trained, sample):
+    res = json.loads(pets('evaluate', trained[0], '--data', sample, '--json', check=0).stdout)
+    assert res['n'] == 32 and res['unreadable'] == 0
+    assert res['accuracy'] > 0.5, res  # 4 classes: chance is 0.25
+    assert res['accuracy'] + res['error_rate'] == pytest.approx(1)
+
+def test_predict_table_and_json(pets, trained, sample):
+    files = sorted(sample.iterdir())[:2]
+    table = pets('predict', trained[0], *files, '--top-k', 2, check=0).stdout.strip().splitlines()
+    assert len(table) == 2 and table[0].startswith(str(files[0]))
+    lines = pets('predict', trained[0], sample, '--top-k', 3, '--json', check=0).stdout.strip().splitlines()
+    assert len(lines) == 32
+    for r in map(json.loads, lines):
+        probs = [p for _, p in r['top']]
+        assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-5
+
+def test_reloaded_model_predicts_identically(pets, trained, sample):
+    "Two fresh processes load the safetensors model and give the same numbers."
+    run = lambda: pets('predict', trained[0], sample, '--json', check=0).stdout
+    assert run() == run()
+
+def test_predict_odd_files(pets, trained, sample, tmp_path):
+    "A GIF or RGBA PNG under a .jpg name is predicted; a text file named .jpg gets an error line, not a crash."
+    src = Image.open(sorted(sample.iterdir())[0])
+    src.convert('P').save(tmp_path/'gif_in_disguise.jpg', format='GIF')
+    src.convert('RGBA').save(tmp_path/'rgba_in_disguise.jpg', format='PNG')
+    (tmp_path/'text.jpg').write_text('not an image')
+    res = pets('predict', trained[0], tmp_path/'gif_in_disguise.jpg', tmp_path/'rgba_in_disguise.jpg', tmp_path/'text.jpg', '--json', check=0)
+    out = [json.loads(l) for l in res.stdout.splitlines()]
+    assert 'top' in out[0] and 'top' in out[1]
+    assert 'not a readable image' in out[2]['error']
+
+def test_main_job_offline_says_what_to_do(pets, tmp_path):
+    "`pets train` with no --data and no network: a short message naming --data, exit 2, no traceback."
+    res = pets('train', '--out', tmp_path/'m')
+    assert res.returncode == 2
+    assert 'Could not get Oxford-IIIT Pet' in res.stderr and '--data DIR' in res.stderr
+    assert 'Traceback' not in res.stderr
+
+def _folder(tmp_path, names):
+    d = tmp_path/'imgs'; d.mkdir()
+    for n in names: Image.new('RGB', (32, 32), 'red').save(d/n)
+    return d
+
+@pytest.mark.parametrize('case, expected', [
+    ('missing folder', 'Data folder not found'),
+    ('empty folder', 'No image files'),
+    ('pattern matches nothing', 'matches none'),
+    ('one class', 'Only one class'),
+    ('unknown arch', "Unknown architecture 'resnet_34'"),
+    ('bad pattern', 'not a valid regular expression'),
+])
+def test_train_bad_input_is_a_clear_error(pets, tmp_path, case, expected):
+    args = {'missing folder': lambda: ['--data', tmp_path/'nowhere'],
+            'empty folder': lambda: ['--data', _folder(tmp_path, [])],
+            'pattern matches nothing': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'b_1.jpg']), '--pattern', r'^(dog)_\d+'],
+            'one class': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'a_2.jpg'])],
+            'unknown arch': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'b_1.jpg', 'a_2.jpg', 'b_2.jpg']), '--arch', 'resnet_34'],
+            'bad pattern': lambda: ['--data', _folder(tmp_path, ['a_1.jpg']), '--pattern', '(']}[case]()
+    res = pets('train', *args, '--out', tmp_path/'out')
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith('pets: error: ') and expected in res.stderr, res.stderr
+    assert 'Traceback' not in res.stderr
+
+def test_bad_model_files_are_clear_errors(pets, trained, sample, tmp_path):
+    res = pets('predict', tmp_path/'no-model', sorted(sample.iterdir())[0])
+    assert res.returncode == 2 and 'No model at' in res.stderr
+    bad = tmp_path/'bad'; bad.mkdir()
+    (bad/'model.json').write_bytes((trained[0]/'model.json').read_bytes())
+    (bad/'model.safetensors').write_bytes((trained[0]/'model.safetensors').read_bytes()[:1000])
+    res = pets('evaluate', bad, '--data', sample)
+    assert res.returncode == 2 and 'corrupt or truncated' in res.stderr and 'Traceback' not in res.stderr
+
+def test_refuses_to_overwrite_a_model(pets, trained, sample):
+    res = pets('train', '--data', sample, '--out', trained[0])
+    assert res.returncode == 2 and '--overwrite' in res.stderr
+
+@pytest.mark.parametrize('cmd', ['train', 'evaluate', 'predict'])
+def test_help_ends_with_an_example(pets, cmd):
+    out = pets(cmd, '--help', check=0).stdout.strip().splitlines()
+    assert out[-2] == 'example:' and out[-1].strip().startswith(f'pets {cmd}')
