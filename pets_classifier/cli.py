@@ -7,11 +7,11 @@ Docs: https://pets-classifier.github.io/pets_classifier/cli.html.md"""
 # %% auto #0
 __all__ = ['train', 'evaluate', 'predict', 'parser', 'main']
 
-# %% ../nbs/05_cli.ipynb #d07c17d8
+# %% ../nbs/05_cli.ipynb #cae8e396
 import argparse, json, sys, warnings
 from pathlib import Path
 
-# %% ../nbs/05_cli.ipynb #4e94b7b1
+# %% ../nbs/05_cli.ipynb #2e57660d
 def train(args):
     "Run the two-stage recipe and save the model."
     from fastai.vision.all import set_seed
@@ -54,7 +54,7 @@ def predict(args):
         elif 'error' in r: print(f"{r['file']}\tERROR {r['error']}")
         else: print(r['file'] + '\t' + '  '.join(f"{c} {p:.3f}" for c, p in r['top']))
 
-# %% ../nbs/05_cli.ipynb #675c14b8
+# %% ../nbs/05_cli.ipynb #209dde24
 _EXAMPLES = dict(
     train="example:\n  pets train --data ~/pets/images --arch efficientnet_lite0 --freeze-epochs 3 --epochs 6 --out runs/lite0",
     evaluate="example:\n  pets evaluate runs/lite0 --data ~/pets/holdout --json",
@@ -78,10 +78,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--no-pretrained', action='store_true', help="start from random weights")
     t.add_argument('--freeze-epochs', type=int, default=4, help="stage 1 epochs, body frozen (default: 4)")
     t.add_argument('--epochs', type=int, default=2, help="stage 2 epochs, all layers (default: 2)")
-    t.add_argument('--lr', type=float, default=1e-3, help="stage 1 peak learning rate (default: 1e-3)")
+    t.add_argument('--lr', type=float, default=5e-3, help="stage 1 peak learning rate (default: 5e-3; the lesson's 1e-3 underfits small data)")
     t.add_argument('--lr-max', type=float, help="stage 2 top learning rate, first layers get lr_max/100 (default: lr/10)")
     t.add_argument('--size', type=int, default=224, help="image side in pixels (default: 224)")
-    t.add_argument('--bs', type=int, default=64, help="batch size (default: 64)")
+    t.add_argument('--bs', type=int, default=32, help="batch size (default: 32)")
     t.add_argument('--seed', type=int, default=2, help="seed of the split and the training (default: 2)")
     t.add_argument('--valid-pct', type=float, default=0.2, help="share of images held out for validation (default: 0.2)")
     t.add_argument('--workers', type=int, help="data loader processes (default: 0 on CPU, up to 8 with a GPU)")
@@ -101,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--json', action='store_true', help="one JSON object per line")
     return top
 
-# %% ../nbs/05_cli.ipynb #789d6aee
+# %% ../nbs/05_cli.ipynb #06f6f0cd
 def main(argv:list=None) -> int:
     "Entry point of the `pets` command; returns the exit status."
     args = parser().parse_args(argv)

@@ -7,7 +7,7 @@ Docs: https://pets-classifier.github.io/pets_classifier/inference.html.md"""
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'SIDECAR', 'save_model', 'Classifier', 'load_model', 'open_image', 'predict', 'evaluate']
 
-# %% ../nbs/04_inference.ipynb #1bd38773
+# %% ../nbs/04_inference.ipynb #79ec0416
 import json, platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from . import __version__
 from .data import PetsError, label_images, PETS_PATTERN
 from .models import create_model
 
-# %% ../nbs/04_inference.ipynb #8a2ad4f3
+# %% ../nbs/04_inference.ipynb #0eba5231
 FORMAT_VERSION = 1
 WEIGHTS, SIDECAR = 'model.safetensors', 'model.json'
 
@@ -48,7 +48,7 @@ def save_model(learn, # a trained fastai Learner from `pets_learner`
     (dest/SIDECAR).write_text(json.dumps(meta, indent=2))
     return dest
 
-# %% ../nbs/04_inference.ipynb #0c084c2a
+# %% ../nbs/04_inference.ipynb #f56fb37f
 @dataclass
 class Classifier:
     "A loaded model with what it needs to turn image files into class probabilities."
@@ -100,7 +100,7 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
         raise PetsError(f"The weights in {folder/WEIGHTS} do not fit a {meta['arch']!r} with {len(meta['vocab'])} classes.") from None
     return Classifier(model.eval().to(device), meta['vocab'], meta['size'], meta['mean'], meta['std'], meta['arch'])
 
-# %% ../nbs/04_inference.ipynb #e45dfc89
+# %% ../nbs/04_inference.ipynb #530ad08f
 def open_image(path:Path|str) -> Image.Image:
     "Open any image PIL can read (whatever its suffix) as RGB, or raise `PetsError` saying why not."
     try:
@@ -126,7 +126,7 @@ def predict(clf:Classifier, files:list, # image paths
             r['top'] = [(clf.vocab[j], v) for j, v in zip(idx, p)]
     return results
 
-# %% ../nbs/04_inference.ipynb #276ed26b
+# %% ../nbs/04_inference.ipynb #c8d8ef3e
 def evaluate(clf:Classifier, path:Path|str, # folder of labelled images
              pattern:str=PETS_PATTERN, label_from:str='name', # how labels are read, as in `label_images`
              bs:int=32) -> dict:
