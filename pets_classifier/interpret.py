@@ -7,38 +7,37 @@ Docs: https://pets-classifier.github.io/pets_classifier/interpret.html.md"""
 # %% auto #0
 __all__ = ['top_losses_table', 'plot_top_losses', 'most_confused_classes', 'per_class_accuracy', 'plot_confusion']
 
-# %% ../nbs/03_interpret.ipynb #d8b2d169
+# %% ../nbs/03_interpret.ipynb #a8a45d06
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from fastai.vision.all import ClassificationInterpretation, show_image
 
-# %% ../nbs/03_interpret.ipynb #43985fe3
+# %% ../nbs/03_interpret.ipynb #562c1631
 def top_losses_table(interp:ClassificationInterpretation, k:int=9 # how many rows
                     ) -> pd.DataFrame:
     "The `k` validation images with the highest loss: file, actual and predicted class with their probabilities, loss."
     losses, idxs = interp.top_losses(k)
     _, probs, targs, preds, _ = interp[idxs]
-    return pd.DataFrame(dict(
+    return pd.DataFrame(index=idxs.tolist(), data=dict(  # indexed by position in `interp.dl`
         file=[interp.dl.items[i] for i in idxs], actual=[interp.vocab[t] for t in targs],
         predicted=[interp.vocab[p] for p in preds], p_actual=probs[range(len(idxs)), targs].numpy(),
         p_predicted=probs.max(1).values.numpy(), loss=losses.numpy()))
 
-# %% ../nbs/03_interpret.ipynb #d9e9223c
+# %% ../nbs/03_interpret.ipynb #dbca6c29
 def plot_top_losses(interp:ClassificationInterpretation, k:int=9, ncols:int=3, size:float=3):
     "Show the top-`k` losses, each titled predicted/actual, the loss, and both probabilities."
     table = top_losses_table(interp, k)
-    _, idxs = interp.top_losses(k)
     nrows = -(-len(table) // ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols*size, nrows*size*1.15), squeeze=False)
-    for ax, i, row in zip(axs.flat, idxs, table.itertuples()):
-        show_image(interp.dl.dataset[int(i)][0], ax=ax)
+    for ax, row in zip(axs.flat, table.itertuples()):
+        show_image(interp.dl.dataset[row.Index][0], ax=ax)
         ax.set_title(f"{row.predicted} / {row.actual}\nloss {row.loss:.2f}  p(pred) {row.p_predicted:.2f}  p(actual) {row.p_actual:.2f}", fontsize=8)
     for ax in axs.flat[len(table):]: ax.axis('off')
     fig.suptitle('prediction / actual', fontsize=10)
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_interpret.ipynb #22a7ef93
+# %% ../nbs/03_interpret.ipynb #30ad7938
 def most_confused_classes(cm:np.ndarray, # confusion matrix, rows actual, columns predicted
                           n:int=12 # how many classes to keep
                          ) -> list:
@@ -46,7 +45,7 @@ def most_confused_classes(cm:np.ndarray, # confusion matrix, rows actual, column
     off = cm - np.diag(np.diag(cm))
     return list(np.argsort(-(off.sum(0) + off.sum(1)), kind='stable')[:n])
 
-# %% ../nbs/03_interpret.ipynb #346c1618
+# %% ../nbs/03_interpret.ipynb #409b5d4d
 def per_class_accuracy(interp:ClassificationInterpretation) -> pd.DataFrame:
     "Validation images, correct predictions and accuracy per class, worst first."
     cm = interp.confusion_matrix()
