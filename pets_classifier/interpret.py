@@ -45,13 +45,13 @@ def most_confused_classes(cm:np.ndarray, # confusion matrix, rows actual, column
     off = cm - np.diag(np.diag(cm))
     return list(np.argsort(-(off.sum(0) + off.sum(1)), kind='stable')[:n])
 
-# %% ../nbs/03_interpret.ipynb #409b5d4d
+# %% ../nbs/03_interpret.ipynb #3afb813d
 def per_class_accuracy(interp:ClassificationInterpretation) -> pd.DataFrame:
-    "Validation images, correct predictions and accuracy per class, worst first."
+    "Validation images, correct predictions and accuracy per class, worst first; classes with no images last (accuracy NaN)."
     cm = interp.confusion_matrix()
-    n = cm.sum(1)
-    return (pd.DataFrame(dict(cls=interp.vocab, n=n, correct=np.diag(cm)))
-            .assign(accuracy=lambda d: d.correct / np.maximum(d.n, 1)).sort_values(['accuracy', 'cls']).reset_index(drop=True))
+    return (pd.DataFrame(dict(cls=interp.vocab, n=cm.sum(1), correct=np.diag(cm)))
+            .assign(accuracy=lambda d: d.correct / d.n.where(d.n > 0))
+            .sort_values(['accuracy', 'cls'], na_position='last').reset_index(drop=True))
 
 def plot_confusion(interp:ClassificationInterpretation, top:int=12, # show the `top` most confused classes
                    classes:list=None, # or these class names

@@ -34,5 +34,5 @@ def trained(pets, sample, tmp_path_factory):
     "The folder of a model trained on `sample` with the offline backbone, and the train run's result."
     out = tmp_path_factory.mktemp('run')/'model'
     res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8,
-               '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3, '--out', out, check=0)
+               '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3, '--lr-find-iters', 12, '--out', out, check=0)
     return out, res

@@ -10,7 +10,7 @@ def test_train_writes_model_and_metrics(trained):
     rows = list(csv.DictReader(open(out/'metrics.csv')))
     assert [r['stage'] for r in rows] == ['frozen', 'frozen', 'unfrozen']
     assert all(0 <= float(r['accuracy']) <= 1 for r in rows)
-    assert 'error_rate' in res.stdout and 'model saved to' in res.stdout
+    assert 'error_rate' in res.stdout and 'model and run record in' in res.stdout
     meta = json.loads((out/'model.json').read_text())
     assert meta['arch'] == 'efficientnet_lite0' and meta['size'] == 64 and len(meta['vocab']) == 4
 
@@ -91,7 +91,7 @@ def test_refuses_to_overwrite_a_model(pets, trained, sample):
     res = pets('train', '--data', sample, '--out', trained[0])
     assert res.returncode == 2 and '--overwrite' in res.stderr
 
-@pytest.mark.parametrize('cmd', ['train', 'evaluate', 'predict'])
+@pytest.mark.parametrize('cmd', ['train', 'evaluate', 'predict', 'interpret', 'report'])
 def test_help_ends_with_an_example(pets, cmd):
     out = pets(cmd, '--help', check=0).stdout.strip().splitlines()
     assert out[-2] == 'example:' and out[-1].strip().startswith(f'pets {cmd}')
