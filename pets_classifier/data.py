@@ -142,15 +142,17 @@ def name_labeller(pattern:str|re.Pattern=PETS_PATTERN):
     "fastai's `RegexLabeller` applied to the file name only, so it works with any path separator."
     return using_attr(RegexLabeller(name_regex(pattern)), 'name')
 
-# %% ../nbs/00_data.ipynb #01d141b2
+# %% ../nbs/00_data.ipynb #db7cf143
 def label_images(path:Path|str, # folder searched recursively for images
                  pattern:str=PETS_PATTERN, # regex on the file name whose first group is the label
-                 label_from:str='name' # 'name': `pattern` on the file name; 'folder': the parent folder's name
+                 label_from:str='name', # 'name': `pattern` on the file name; 'folder': the parent folder's name
+                 skip:list=None # files to leave out (e.g. `check_images(...).skipped`)
                 ) -> LabelledImages:
     "List the images under `path` and label them; files without a label are set aside."
     path = Path(path).expanduser()
     if not path.is_dir(): raise PetsError(f"Data folder not found: {path}")
     files = sorted(get_image_files(path))  # sorted: the seeded split is the same on every file system
+    if skip: left_out = set(map(Path, skip)); files = [f for f in files if f not in left_out]
     if not files: raise PetsError(f"No image files (.jpg, .png, ...) under {path}.")
     if label_from == 'folder': labeller, keep = parent_label, files
     elif label_from == 'name':
@@ -180,7 +182,7 @@ def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
                      item_tfms=Resize(presize or round(size*460/224)),
                      batch_tfms=[*aug_transforms(size=size, min_scale=min_scale), Normalize.from_stats(*stats)])
 
-# %% ../nbs/00_data.ipynb #a5802ec4
+# %% ../nbs/00_data.ipynb #9c2e4627
 def default_workers() -> int:
     "0 on CPU (measured fastest on 2 cores), up to 8 loader processes with a GPU."
     return min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0
@@ -192,15 +194,17 @@ def pets_dataloaders(path:Path|str, # folder of images
                      num_workers:int=None, # loader processes (default: `default_workers()`)
                      valid_pct:float=0.2, # fraction held out for validation
                      verbose:bool=True, # print how many images, classes and files left out
+                     skip:list=None, # files to leave out, e.g. `check_images(...).skipped`
+                     device=None, # where batches go (default: the GPU if there is one)
                      **block_kw # passed to `pets_block`: seed, size, presize, ...
                     ):
     "fastai `DataLoaders` for the images under `path`, labelled by `pattern` or folder."
-    imgs = label_images(path, pattern, label_from)
+    imgs = label_images(path, pattern, label_from, skip)
     if verbose: print(imgs.report())
     n_train = round(len(imgs.files) * (1 - valid_pct))
     if n_train < 2: raise PetsError(f"Only {len(imgs.files)} labelled images: too few to split and train.")
     dls = pets_block(imgs.labeller, valid_pct, **block_kw).dataloaders(
-        imgs.files, bs=min(bs, n_train), num_workers=default_workers() if num_workers is None else num_workers)
+        imgs.files, bs=min(bs, n_train), num_workers=default_workers() if num_workers is None else num_workers, device=device)
     missing = missing_valid_classes(dls)
     if missing and verbose: print(f"Warning: the validation set has no images of {len(missing)} classes: {', '.join(missing[:5])}")
     return dls

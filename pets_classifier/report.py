@@ -115,13 +115,13 @@ def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled ima
     learn = Learner(dls, clf.model, loss_func=CrossEntropyLossFlat())
     return ClassificationInterpretation.from_learner(learn, dl=dls.test_dl(files, with_labels=True))
 
-# %% ../nbs/05_report.ipynb #a4350fda
+# %% ../nbs/05_report.ipynb #98332320
 FIGURES = dict(losses='Loss per epoch', lr_find='Learning rate finder, with the rate used',
                batch='A training batch (augmented)', top_losses='Top losses: prediction / actual',
                confusion='Confusion matrix, most confused classes')
 TABLES = dict(most_confused='Most confused pairs', per_class='Accuracy per class, worst first',
-              top_losses='Top losses')
-RUN_FILES = ('config.json', 'metrics.csv', 'confusion.csv', 'report.html', 'export.pkl', WEIGHTS, SIDECAR,
+              top_losses='Top losses', check='Files converted or skipped by the check before training')
+RUN_FILES = ('config.json', 'metrics.csv', 'confusion.csv', 'report.html', 'export.pkl', 'checkpoint.safetensors', WEIGHTS, SIDECAR,
              *(f'{k}.png' for k in FIGURES), *(f'{k}.csv' for k in TABLES))  # everything a run writes at its top
 
 def _img(png:Path) -> str:

@@ -91,7 +91,7 @@ def test_refuses_to_overwrite_a_model(pets, trained, sample):
     res = pets('train', '--data', sample, '--out', trained[0])
     assert res.returncode == 2 and '--overwrite' in res.stderr
 
-@pytest.mark.parametrize('cmd', ['train', 'evaluate', 'predict', 'interpret', 'report'])
+@pytest.mark.parametrize('cmd', ['train', 'evaluate', 'predict', 'interpret', 'report', 'check'])
 def test_help_ends_with_an_example(pets, cmd):
     out = pets(cmd, '--help', check=0).stdout.strip().splitlines()
     assert out[-2] == 'example:' and out[-1].strip().startswith(f'pets {cmd}')
