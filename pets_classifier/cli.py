@@ -1,4 +1,4 @@
-"""`pets train`, `evaluate`, `predict`, `interpret` and `report`: the lesson's recipe, its record and the saved model from a terminal.
+"""`pets train`, `check`, `evaluate`, `predict`, `interpret` and `report`: the lesson's recipe, its record and the saved model from a terminal.
 
 Docs: https://pets-classifier.github.io/pets_classifier/cli.html.md"""
 
@@ -116,20 +116,26 @@ def _interrupted(out:Path):
     how = f"; continue with: pets train --resume {out}" if (out/CHECKPOINT).exists() else ''
     print(f"pets: the run so far (config, metrics, report) is in {out}{how}", file=sys.stderr)
 
-# %% ../nbs/06_cli.ipynb #ea918e91
+# %% ../nbs/06_cli.ipynb #f7d1088f
 def _prepare(args):
     "Check the images and make the DataLoaders; returns them, the settings, and the check's report."
     from fastai.vision.all import set_seed
     from pets_classifier.data import pets_images, pets_dataloaders, default_workers, PETS_PATTERN
     from pets_classifier.check import check_images
+    from pets_classifier.train import distributed_state
     device = _device(args.device)
+    state = distributed_state(cpu=device.type == 'cpu')  # several processes: only the first downloads
     set_seed(args.seed, reproducible=True)
-    data = Path(args.data).expanduser().absolute() if args.data else pets_images()
+    with state.main_process_first() if state else contextlib.nullcontext():
+        data = Path(args.data).expanduser().absolute() if args.data else pets_images()
+    processes = state.num_processes if state else 1
     settings = {**{k: v for k, v in vars(args).items() if k != 'func'}, 'data': str(data), 'pattern': args.pattern or PETS_PATTERN,
-                'workers': default_workers() if args.workers is None else args.workers, 'lr_find_iters': _lr_find_iters(args)}
+                'workers': default_workers() if args.workers is None else args.workers, 'lr_find_iters': _lr_find_iters(args),
+                'processes': processes}
     checked = check_images(data, settings['pattern'], args.label_from)
-    if not args.quiet or checked.findings: print(checked.summary())
-    dls = pets_dataloaders(data, settings['pattern'], args.label_from, bs=args.bs, num_workers=settings['workers'], size=args.size,
+    if (not args.quiet or checked.findings) and (state is None or state.is_main_process): print(checked.summary())
+    dls = pets_dataloaders(data, settings['pattern'], args.label_from, bs=max(1, args.bs // processes),  # --bs: across all processes
+                           num_workers=settings['workers'], size=args.size,
                            seed=args.seed, valid_pct=args.valid_pct, verbose=not args.quiet, skip=checked.skipped, device=device)
     return dls, settings, checked
 
@@ -154,29 +160,35 @@ def _finish(learn, out:Path, config:dict, args, started:float):
 def train(args):
     "Run the two-stage recipe; write the model, the run's record and report.html to --out."
     import time
+    from fastai.torch_core import rank_distrib, num_distrib
     from pets_classifier.data import PetsError
-    from pets_classifier.train import pets_learner, two_stage, EpochCSV, EpochCheckpoint
+    from pets_classifier.train import pets_learner, two_stage, EpochCSV, EpochCheckpoint, distributed_ctx
     from pets_classifier.models import resolve_arch
     from pets_classifier.report import run_config, write_json, save_figure, plot_batch
-    resumed, t0 = bool(args.resume), time.time()
+    resumed, t0, first = bool(args.resume), time.time(), rank_distrib() == 0
     if resumed: args = _resume_args(args)
     out = Path(args.out)
-    if not resumed and _holds_run(out) and not args.overwrite:
+    if num_distrib() > 1:  # processes started by torchrun or accelerate launch: one writes, all train
+        args.quiet = args.quiet or not first
+        if isinstance(args.lr, str): raise PetsError(f"--lr {args.lr}: lr_find runs in one process; run it there, then pass the rate as a number.")
+        args.lr_find_iters = 0
+    if first and not resumed and _holds_run(out) and not args.overwrite:
         raise PetsError(f"{out} already holds a run; pass --overwrite to replace it, --resume {out} to continue it, or choose another --out.")
     if isinstance(args.lr, str) and not _lr_find_iters(args):
         raise PetsError(f"--lr {args.lr} needs lr_find: leave --lr-find-iters above 0.")
     resolve_arch(args.arch, not args.no_pretrained)  # an unknown name fails here, before the images are read
     dls, settings, checked = _prepare(args)
-    out.mkdir(parents=True, exist_ok=True)
-    if not resumed: _clear_run(out)
-    checked.to_csv(out/'check.csv')
     learn = pets_learner(dls, args.arch, pretrained=not args.no_pretrained, path=out,
                          cbs=[EpochCSV('metrics.csv'), EpochCheckpoint(CHECKPOINT)])
     _epoch_logger(learn, args.quiet)
-    if resumed:
+    if not first: config = json.loads((out/'config.json').read_text()) if resumed else dict(settings=settings)
+    elif resumed:
         config = json.loads((out/'config.json').read_text())
         config.setdefault('resumed', []).append(time.strftime('%Y-%m-%dT%H:%M:%S'))
+        checked.to_csv(out/'check.csv')
     else:
+        out.mkdir(parents=True, exist_ok=True); _clear_run(out)
+        checked.to_csv(out/'check.csv')
         config = run_config(learn, settings)
         write_json(config, out/'config.json')
         save_figure(plot_batch(dls), out/'batch.png')
@@ -184,13 +196,15 @@ def train(args):
         settings.update(lr=lr, lr_max=args.lr_max or lr/10)
         write_json(config, out/'config.json')
     s = config['settings']
+    if not first: s.update(lr=args.lr, lr_max=args.lr_max or args.lr/10)
     try:
-        with _gpu_memory_advice(args):
+        with _gpu_memory_advice(args), distributed_ctx(learn):
             two_stage(learn, args.freeze_epochs, args.epochs, lr=s['lr'], lr_max=s['lr_max'],
                       resume=out/CHECKPOINT if resumed else None)
     except KeyboardInterrupt:
-        _interrupted(out); raise
-    _finish(learn, out, config, args, t0)
+        if first: _interrupted(out)
+        raise
+    if first: _finish(learn, out, config, args, t0)
 
 def check(args):
     "Check a folder of images: what training will convert or skip, or why it cannot train."
@@ -244,7 +258,7 @@ def report(args):
     if (run/'metrics.csv').exists(): save_figure(plot_metrics(run/'metrics.csv'), run/'losses.png')
     print(write_report(run))
 
-# %% ../nbs/06_cli.ipynb #c5e4ef23
+# %% ../nbs/06_cli.ipynb #520af621
 _EXAMPLES = dict(
     train="example:\n  pets train --data ~/pets/images --arch efficientnet_lite0 --freeze-epochs 3 --epochs 6 --out runs/lite0",
     evaluate="example:\n  pets evaluate runs/lite0 --data ~/pets/holdout --json",
@@ -277,7 +291,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--lr-find-iters', type=int, help="mini-batches of the lr_find probe plotted in the run folder; 0 skips it (default: 100 on a GPU, 30 on a CPU)")
     t.add_argument('--lr-max', type=float, help="stage 2 top learning rate, first layers get lr_max/100 (default: lr/10)")
     t.add_argument('--size', type=int, default=224, help="image side in pixels (default: 224)")
-    t.add_argument('--bs', type=int, default=32, help="batch size (default: 32)")
+    t.add_argument('--bs', type=int, default=32, help="batch size, across all processes when several train together (default: 32)")
     t.add_argument('--seed', type=int, default=2, help="seed of the split and the training (default: 2)")
     t.add_argument('--valid-pct', type=float, default=0.2, help="share of images held out for validation (default: 0.2)")
     t.add_argument('--workers', type=int, help="data loader processes (default: 0 on CPU, up to 8 with a GPU)")

@@ -7,16 +7,16 @@ Docs: https://pets-classifier.github.io/pets_classifier/train.html.md"""
 # %% auto #0
 __all__ = ['backbone_stats', 'match_normalisation', 'pets_learner', 'find_lr', 'save_weights', 'load_weights', 'fit_frozen',
            'fit_unfrozen', 'two_stage', 'stage_of', 'EpochCSV', 'save_checkpoint', 'checkpoint_position',
-           'load_checkpoint', 'EpochCheckpoint']
+           'load_checkpoint', 'EpochCheckpoint', 'distributed_state', 'distributed_ctx']
 
-# %% ../nbs/02_train.ipynb #6eb1775b
-import csv, functools, json, math, os, random
+# %% ../nbs/02_train.ipynb #0ef69bbf
+import contextlib, csv, functools, json, math, os, random
 from pathlib import Path
 import numpy as np, torch
 from safetensors import safe_open
 from safetensors.torch import save_file, load_file
 from fastai.vision.all import (vision_learner, Learner, Normalize, error_rate, accuracy, minimum, steep, valley, slide,
-    imagenet_stats, Callback, Recorder)
+    imagenet_stats, Callback, Recorder, rank_distrib)
 
 from .data import PetsError
 from .models import resolve_arch, weights_download
@@ -67,10 +67,10 @@ def find_lr(learn:Learner, # the learner to probe; its weights are restored afte
     suggest = tuple(map(_tolerant, (minimum, steep, valley, slide)))
     return learn.lr_find(suggest_funcs=suggest, num_it=num_it, show_plot=show_plot, **kwargs)._asdict()
 
-# %% ../nbs/02_train.ipynb #60f90811
+# %% ../nbs/02_train.ipynb #3d365e1b
 def _state(model:torch.nn.Module) -> dict:
-    "The model's tensors on the CPU, ready for safetensors."
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    "The model's tensors on the CPU, ready for safetensors (unwrapped from DistributedDataParallel)."
+    return {k: v.detach().cpu().contiguous() for k, v in getattr(model, 'module', model).state_dict().items()}
 
 def save_weights(learn:Learner, name:str) -> Path:
     "Save the weights as `name`.safetensors in `learn.path/learn.model_dir`; unlike `learn.save`, nothing is pickled."
@@ -93,7 +93,7 @@ def fit_frozen(learn:Learner, epochs:int=4, lr:float=1e-3, # one-cycle epochs an
     "Stage 1: train the head with the body frozen, then save the weights."
     learn.freeze()  # before `load_checkpoint`: freezing clears the optimizer state
     learn.fit_one_cycle(epochs, lr, start_epoch=load_checkpoint(learn, resume)['epoch'] if resume else 0)
-    if save_as: save_weights(learn, save_as)
+    if save_as and rank_distrib() == 0: save_weights(learn, save_as)
 
 def fit_unfrozen(learn:Learner, epochs:int=2, lr_max:float=1e-4, # one-cycle epochs and the head's peak rate
                  lr_ratio:float=100, # the first layers train `lr_ratio` times slower than the head
@@ -115,17 +115,17 @@ def two_stage(learn:Learner, freeze_epochs:int=4, epochs:int=2, # epochs of stag
     if epochs: fit_unfrozen(learn, epochs, lr_max or lr/10, lr_ratio, resume=resume if in_stage2 else None)
     return learn
 
-# %% ../nbs/02_train.ipynb #969ef66e
+# %% ../nbs/02_train.ipynb #c4377f67
 def stage_of(learn:Learner) -> str: return 'frozen' if learn.opt.frozen_idx else 'unfrozen'
 
 class _AfterTrainingEpoch(Callback):
-    "Runs `epoch_done` after each epoch that trained (not `validate`, `lr_find`, or an epoch skipped when resuming)."
+    "Runs `epoch_done` after each epoch that trained (not `validate`, `lr_find`, or an epoch skipped when resuming), in one process only."
     order = Recorder.order + 1
     def before_epoch(self): self.trained = False
     def after_batch(self):
         if self.training and not hasattr(self.learn, 'lr_finder'): self.trained = True
     def after_epoch(self):
-        if self.trained: self.epoch_done()
+        if self.trained and rank_distrib() == 0: self.epoch_done()
 
 class EpochCSV(_AfterTrainingEpoch):
     "Append a row per training epoch (stage, epoch, losses, metrics, time) to `fname` in `learn.path`."
@@ -140,19 +140,24 @@ class EpochCSV(_AfterTrainingEpoch):
             if rows < 0: w.writerow(['stage', 'epoch', *self.recorder.metric_names[1:]])
             w.writerow([stage_of(self.learn), max(rows, 0), *self.recorder.log[1:]])
 
-# %% ../nbs/02_train.ipynb #4d431f52
+# %% ../nbs/02_train.ipynb #2b9e00a1
+def _train_rng(learn:Learner) -> random.Random:
+    "The random generator that shuffles the training set (under a `DistributedDL` when sharded)."
+    dl = learn.dls.train
+    return getattr(dl, 'dl', dl).rng
+
 def _rng_states(learn:Learner) -> dict:
     "Every random state training draws from, as JSON."
     py, npy = random.getstate(), np.random.get_state()
     return dict(python=[py[0], list(py[1]), py[2]], numpy=[npy[0], npy[1].tolist(), *npy[2:]],
-                loader=list(learn.dls.train.rng.getstate()[1]))
+                loader=list(_train_rng(learn).getstate()[1]))
 
 def _set_rng_states(learn:Learner, states:dict, torch_state:torch.Tensor):
     "Restore what `_rng_states` and `torch.get_rng_state` saved."
     py, npy = states['python'], states['numpy']
     random.setstate((py[0], tuple(py[1]), py[2]))
     np.random.set_state((npy[0], np.array(npy[1], dtype=np.uint32), *npy[2:]))
-    learn.dls.train.rng.setstate((3, tuple(states['loader']), None))
+    _train_rng(learn).setstate((3, tuple(states['loader']), None))
     torch.set_rng_state(torch_state)
 
 def save_checkpoint(learn:Learner, dest:Path, **position) -> Path:
@@ -199,3 +204,32 @@ class EpochCheckpoint(_AfterTrainingEpoch):
     def __init__(self, fname:str='checkpoint.safetensors'): self.fname = fname
     def epoch_done(self):
         save_checkpoint(self.learn, self.learn.path/self.fname, stage=stage_of(self.learn), epoch=self.epoch + 1, n_epoch=self.n_epoch)
+
+# %% ../nbs/02_train.ipynb #81526195
+def _broadcast(self, t, rank):
+    "fastai's `DistributedDL._broadcast`, with the tensor on CUDA only for nccl: gloo (CPU processes) broadcasts CPU tensors."
+    t = torch.LongTensor(t)
+    if torch.distributed.get_backend() == 'nccl': t = t.cuda()
+    torch.distributed.broadcast(t, rank)
+    return t.cpu().tolist()
+
+def distributed_state(cpu:bool=None):
+    "accelerate's `PartialState` when launched as several processes (torchrun, accelerate launch); None for one process."
+    from fastai.torch_core import num_distrib  # not fastai.distributed: it cannot be imported without accelerate
+    if num_distrib() <= 1: return None
+    try: from accelerate import PartialState
+    except ImportError: raise PetsError("Training in several processes needs Hugging Face Accelerate: "
+                                        "pip install 'pets_classifier[distributed]'") from None
+    return PartialState(cpu=not torch.cuda.is_available() if cpu is None else cpu)
+
+@contextlib.contextmanager
+def distributed_ctx(learn:Learner):
+    "fastai's `learn.distrib_ctx()` when several processes were launched, set up for CPUs too; nothing otherwise."
+    state = distributed_state(cpu=learn.dls.device.type == 'cpu')
+    if state is None: yield learn; return
+    import fastai.distributed
+    fastai.distributed.DistributedDL._broadcast = _broadcast
+    with learn.distrib_ctx(sync_bn=learn.dls.device.type == 'cuda', cpu=learn.dls.device.type == 'cpu'): yield learn
+    state.wait_for_everyone()
+    state.destroy_process_group()
+    os.environ['WORLD_SIZE'] = '1'  # from here each process goes on alone (fastai reads this), e.g. rank 0 writing the record

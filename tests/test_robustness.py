@@ -51,7 +51,7 @@ def test_check_stops_when_nothing_can_be_trained(pets, tmp_path):
     Image.new('RGBA', (64, 64), 'blue').save(d/'Abyssinian_5.jpg', format='PNG')
     res = pets('check', '--data', d)
     assert res.returncode == 2 and 'Traceback' not in res.stderr
-    assert 'disguised format' in res.stderr and 'Abyssinian_34.jpg' in res.stderr and 'nothing to train' in res.stderr
+    assert 'disguised format' in res.stderr and 'Abyssinian_34.jpg' in res.stderr and "Only one class ('Abyssinian')" in res.stderr
 
 def test_train_on_a_messy_folder_skips_and_lists(pets, bad, tmp_path):
     folder, expected = bad
