@@ -36,8 +36,9 @@ def main():
     files = sorted(get_image_files(a.data))
     for f in files: f.read_bytes()  # page cache warm for every contender
     dls = pets_dataloaders(a.data, bs=a.bs, verbose=False)
-    learn = pets_learner(dls, load_model(a.model).arch if a.model else a.arch)
-    if a.model: learn.model.load_state_dict(load_model(a.model).model.state_dict())  # the same weights in both
+    trained = load_model(a.model) if a.model else None
+    learn = pets_learner(dls, trained.arch if trained else a.arch)
+    if trained: learn.model.load_state_dict(trained.model.state_dict())  # the same weights in both
     model_dir = Path(tempfile.mkdtemp())
     save_model(learn, model_dir)
     clf = load_model(model_dir)

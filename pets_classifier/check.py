@@ -7,7 +7,7 @@ Docs: https://pets-classifier.github.io/pets_classifier/check.html.md"""
 # %% auto #0
 __all__ = ['SUFFIX_FORMATS', 'MODES', 'Finding', 'inspect_image', 'CheckReport', 'check_images']
 
-# %% ../nbs/00a_check.ipynb #f580e10b
+# %% ../nbs/00a_check.ipynb #b8a51088
 import csv, hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -16,8 +16,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from fastcore.parallel import parallel
 
-from fastai.vision.all import get_image_files
-from .data import PetsError, name_regex, PETS_PATTERN
+from .data import PetsError, read_labels, PETS_PATTERN
 
 # %% ../nbs/00a_check.ipynb #a82238b1
 SUFFIX_FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.gif': 'GIF', '.bmp': 'BMP', '.webp': 'WEBP', '.tif': 'TIFF', '.tiff': 'TIFF'}
@@ -51,7 +50,7 @@ def inspect_image(path:Path, min_size:int=32, # smaller sides are skipped
     if expected and fmt != expected: return Finding(path, 'disguised format', 'convert', f'{fmt} data, mode {mode}, under {path.suffix}')
     if mode != 'RGB': return Finding(path, MODES.get(mode, f'mode {mode}'), 'convert', f'mode {mode}')
 
-# %% ../nbs/00a_check.ipynb #aa0bb256
+# %% ../nbs/00a_check.ipynb #8a60fc8e
 @dataclass
 class CheckReport:
     "The outcome of `check_images`: the files training will use, and every file with a problem."
@@ -92,13 +91,6 @@ def _duplicates(files:list) -> list:
         else: first[digest] = f
     return out
 
-def _labels(files:list, pattern:str, label_from:str) -> list:
-    "Each file's label as `label_images` reads it, or None where the pattern does not match."
-    if label_from == 'folder': return [f.parent.name for f in files]
-    if label_from != 'name': raise PetsError(f"label_from must be 'name' or 'folder', not {label_from!r}")
-    rx = name_regex(pattern)
-    return [m.group(1) if (m := rx.search(f.name)) else None for f in files]
-
 def check_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name', # as in `label_images`
                  min_per_class:int=2, # classes with fewer usable images are skipped
                  min_size:int=32, max_pixels:int=Image.MAX_IMAGE_PIXELS, # passed to `inspect_image`
@@ -106,14 +98,7 @@ def check_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name',
                 ) -> CheckReport:
     "Inspect every image under `path`; the report says which files training will use, convert or skip."
     path = Path(path).expanduser()
-    if not path.is_dir(): raise PetsError(f"Data folder not found: {path}")
-    files = sorted(get_image_files(path))
-    if not files: raise PetsError(f"No image files (.jpg, .png, ...) under {path}.")
-    labels = _labels(files, pattern, label_from)
-    if not any(labels):
-        eg = ', '.join(f.name for f in files[:3])
-        raise PetsError(f"The pattern {pattern!r} matches none of the {len(files)} file names under {path} (e.g. {eg}). "
-                        "Pass --pattern with a group that captures the label, or --label-from folder.")
+    files, labels, _ = read_labels(path, pattern, label_from)  # the files and labels training would see
     findings = [Finding(f, 'name does not match the pattern', 'skip', f'pattern {pattern}') for f, l in zip(files, labels) if l is None]
     labelled = [f for f, l in zip(files, labels) if l is not None]
     inspected = parallel(inspect_image, labelled, min_size=min_size, max_pixels=max_pixels, n_workers=n_workers, threadpool=True)

@@ -116,7 +116,7 @@ def _interrupted(out:Path):
     how = f"; continue with: pets train --resume {out}" if (out/CHECKPOINT).exists() else ''
     print(f"pets: the run so far (config, metrics, report) is in {out}{how}", file=sys.stderr)
 
-# %% ../nbs/06_cli.ipynb #f7d1088f
+# %% ../nbs/06_cli.ipynb #7d12d18a
 def _prepare(args):
     "Check the images and make the DataLoaders; returns them, the settings, and the check's report."
     from fastai.vision.all import set_seed
@@ -181,14 +181,13 @@ def train(args):
     learn = pets_learner(dls, args.arch, pretrained=not args.no_pretrained, path=out,
                          cbs=[EpochCSV('metrics.csv'), EpochCheckpoint(CHECKPOINT)])
     _epoch_logger(learn, args.quiet)
-    if not first: config = json.loads((out/'config.json').read_text()) if resumed else dict(settings=settings)
-    elif resumed:
+    if first and not resumed: out.mkdir(parents=True, exist_ok=True); _clear_run(out)
+    if first: checked.to_csv(out/'check.csv')
+    if resumed:
         config = json.loads((out/'config.json').read_text())
         config.setdefault('resumed', []).append(time.strftime('%Y-%m-%dT%H:%M:%S'))
-        checked.to_csv(out/'check.csv')
+    elif not first: config = dict(settings=settings)
     else:
-        out.mkdir(parents=True, exist_ok=True); _clear_run(out)
-        checked.to_csv(out/'check.csv')
         config = run_config(learn, settings)
         write_json(config, out/'config.json')
         save_figure(plot_batch(dls), out/'batch.png')

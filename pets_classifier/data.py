@@ -7,7 +7,7 @@ Docs: https://pets-classifier.github.io/pets_classifier/data.html.md"""
 # %% auto #0
 __all__ = ['BREEDS', 'SAMPLE_MARKER', 'PETS_PATTERN', 'PetsError', 'pets_folder', 'pets_images', 'breed_style', 'sample_image',
            'make_sample_pets', 'is_sample', 'lesson_images', 'LabelledImages', 'name_regex', 'name_labeller',
-           'label_images', 'pets_block', 'default_workers', 'pets_dataloaders', 'missing_valid_classes']
+           'read_labels', 'label_images', 'pets_block', 'default_workers', 'pets_dataloaders', 'missing_valid_classes']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
 import os, re, tempfile, urllib.error
@@ -142,30 +142,36 @@ def name_labeller(pattern:str|re.Pattern=PETS_PATTERN):
     "fastai's `RegexLabeller` applied to the file name only, so it works with any path separator."
     return using_attr(RegexLabeller(name_regex(pattern)), 'name')
 
-# %% ../nbs/00_data.ipynb #db7cf143
-def label_images(path:Path|str, # folder searched recursively for images
-                 pattern:str=PETS_PATTERN, # regex on the file name whose first group is the label
-                 label_from:str='name', # 'name': `pattern` on the file name; 'folder': the parent folder's name
-                 skip:list=None # files to leave out (e.g. `check_images(...).skipped`)
-                ) -> LabelledImages:
-    "List the images under `path` and label them; files without a label are set aside."
+# %% ../nbs/00_data.ipynb #927c5c8a
+def read_labels(path:Path|str, # folder searched recursively for images
+                pattern:str=PETS_PATTERN, # regex on the file name whose first group is the label
+                label_from:str='name', # 'name': `pattern` on the file name; 'folder': the parent folder's name
+                skip:list=None # files to leave out (e.g. `check_images(...).skipped`)
+               ) -> tuple:
+    "The images under `path` (sorted), each one's label (None where `pattern` does not match), and the labeller."
     path = Path(path).expanduser()
     if not path.is_dir(): raise PetsError(f"Data folder not found: {path}")
     files = sorted(get_image_files(path))  # sorted: the seeded split is the same on every file system
     if skip: left_out = set(map(Path, skip)); files = [f for f in files if f not in left_out]
     if not files: raise PetsError(f"No image files (.jpg, .png, ...) under {path}.")
-    if label_from == 'folder': labeller, keep = parent_label, files
+    if label_from == 'folder': labeller, labels = parent_label, [parent_label(f) for f in files]
     elif label_from == 'name':
-        rx = name_regex(pattern)  # compiled once: filters here and labels in the labeller
-        labeller, keep = name_labeller(rx), [f for f in files if rx.search(f.name)]
+        rx = name_regex(pattern)  # compiled once: labels here and in the labeller
+        labeller, labels = name_labeller(rx), [m.group(1) if (m := rx.search(f.name)) else None for f in files]
     else: raise PetsError(f"label_from must be 'name' or 'folder', not {label_from!r}")
-    if not keep:
+    if all(l is None for l in labels):
         eg = ', '.join(f.name for f in files[:3])
         raise PetsError(f"The pattern {pattern!r} matches none of the {len(files)} file names under {path} (e.g. {eg}). "
                         "Pass --pattern with a group that captures the label, or --label-from folder.")
-    kept = set(keep)
-    res = LabelledImages(keep, [labeller(f) for f in keep], [f for f in files if f not in kept], labeller)
-    if len(res.vocab) < 2: raise PetsError(f"Only one class ({res.vocab[0]!r}) under {path}: a classifier needs at least two.")
+    return files, labels, labeller
+
+def label_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name', skip:list=None # as in `read_labels`
+                ) -> LabelledImages:
+    "List the images under `path` and label them; files without a label are set aside."
+    files, labels, labeller = read_labels(path, pattern, label_from, skip)
+    res = LabelledImages([f for f, l in zip(files, labels) if l is not None], [l for l in labels if l is not None],
+                         [f for f, l in zip(files, labels) if l is None], labeller)
+    if len(res.vocab) < 2: raise PetsError(f"Only one class ({res.vocab[0]!r}) under {Path(path).expanduser()}: a classifier needs at least two.")
     return res
 
 # %% ../nbs/00_data.ipynb #4392d343

@@ -6,7 +6,7 @@ Docs: https://pets-classifier.github.io/pets_classifier/inference.html.md"""
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'SIDECAR', 'library_versions', 'save_model', 'Classifier', 'classifier_from_learner',
-           'load_model', 'open_image', 'predict', 'evaluate']
+           'load_model', 'open_image', 'predict', 'known_images', 'evaluate']
 
 # %% ../nbs/04_inference.ipynb #71ab556b
 import json, platform, warnings
@@ -26,7 +26,7 @@ from . import __version__
 from .data import PetsError, label_images, PETS_PATTERN
 from .models import create_model
 
-# %% ../nbs/04_inference.ipynb #adb01b52
+# %% ../nbs/04_inference.ipynb #89204f1d
 FORMAT_VERSION = 1
 WEIGHTS, SIDECAR = 'model.safetensors', 'model.json'
 
@@ -40,21 +40,24 @@ def library_versions() -> dict:
     return dict(pets_classifier=__version__, fastai=fastai.__version__, torch=torch.__version__,
                 timm=timm.__version__, python=platform.python_version())
 
+def _inputs(learn) -> dict:
+    "What a model of `learn` expects and returns: vocab, input size, normalisation mean and std."
+    norm = next(t for t in learn.dls.after_batch.fs if isinstance(t, Normalize))
+    return dict(vocab=list(map(str, learn.dls.vocab)), size=_input_size(learn),
+                mean=norm.mean.flatten().tolist(), std=norm.std.flatten().tolist())
+
 def save_model(learn, # a trained fastai Learner from `pets_learner`
                dest:Path|str # folder to write model.safetensors and model.json into
               ) -> Path:
     "Write `learn.model` as safetensors weights plus a JSON sidecar; nothing is pickled."
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    norm = next(t for t in learn.dls.after_batch.fs if isinstance(t, Normalize))
-    meta = dict(format='pets_classifier', format_version=FORMAT_VERSION, arch=learn.arch_name,
-                vocab=list(map(str, learn.dls.vocab)), size=_input_size(learn),
-                mean=norm.mean.flatten().tolist(), std=norm.std.flatten().tolist(),
+    meta = dict(format='pets_classifier', format_version=FORMAT_VERSION, arch=learn.arch_name, **_inputs(learn),
                 versions=library_versions())
     save_file({k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}, str(dest/WEIGHTS))
     (dest/SIDECAR).write_text(json.dumps(meta, indent=2))
     return dest
 
-# %% ../nbs/04_inference.ipynb #e442d86b
+# %% ../nbs/04_inference.ipynb #50dc428c
 @dataclass
 class Classifier:
     "A loaded model with what it needs to turn image files into class probabilities."
@@ -91,9 +94,7 @@ def _read_meta(folder:Path) -> dict:
 
 def classifier_from_learner(learn) -> Classifier:
     "A `Classifier` running a fastai `Learner`'s model with its classes, input size and normalisation."
-    norm = next(t for t in learn.dls.after_batch.fs if isinstance(t, Normalize))
-    return Classifier(learn.model.eval(), list(map(str, learn.dls.vocab)), _input_size(learn), norm.mean.flatten().tolist(),
-                      norm.std.flatten().tolist(), getattr(learn, 'arch_name', type(learn.model).__name__))
+    return Classifier(learn.model.eval(), **_inputs(learn), arch=getattr(learn, 'arch_name', type(learn.model).__name__))
 
 def _load_pickle(path:Path, allow_pickle:bool, device:str) -> Classifier:
     "A fastai `export.pkl`, only when `allow_pickle` says the file is trusted."
@@ -152,14 +153,19 @@ def predict(clf:Classifier, files:list, # image paths
             r['top'] = [(clf.vocab[j], v) for j, v in zip(idx, p)]
     return results
 
-# %% ../nbs/04_inference.ipynb #88b89f1b
+# %% ../nbs/04_inference.ipynb #bf0563c9
+def known_images(clf:Classifier, path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name') -> tuple:
+    "The labelled images under `path`, and the (file, label) pairs of classes `clf` knows (a `PetsError` if none)."
+    imgs = label_images(path, pattern, label_from)
+    known = [(f, l) for f, l in zip(imgs.files, imgs.labels) if l in clf.vocab]
+    if not known: raise PetsError(f"None of the classes under {path} is one the model knows ({', '.join(clf.vocab[:5])}, ...).")
+    return imgs, known
+
 def evaluate(clf:Classifier, path:Path|str, # folder of labelled images
              pattern:str=PETS_PATTERN, label_from:str='name', # how labels are read, as in `label_images`
              bs:int=32, progress:bool=False) -> dict:
     "Accuracy, error rate and counts of `clf` on the labelled images under `path`."
-    imgs = label_images(path, pattern, label_from)
-    known = [(f, l) for f, l in zip(imgs.files, imgs.labels) if l in clf.vocab]
-    if not known: raise PetsError(f"None of the classes under {path} is one the model knows ({', '.join(clf.vocab[:5])}, ...).")
+    imgs, known = known_images(clf, path, pattern, label_from)
     res = predict(clf, [f for f, _ in known], top_k=1, bs=bs, progress=progress)
     scored = [(r['top'][0][0], l) for r, (_, l) in zip(res, known) if 'top' in r]
     correct = sum(p == l for p, l in scored)

@@ -8,7 +8,7 @@ Docs: https://pets-classifier.github.io/pets_classifier/report.html.md"""
 __all__ = ['FIGURES', 'TABLES', 'RUN_FILES', 'run_config', 'write_json', 'save_figure', 'plot_batch', 'plot_lr_find_choice',
            'plot_metrics', 'write_interpretation', 'model_interpretation', 'write_report']
 
-# %% ../nbs/05_report.ipynb #8ae8c202
+# %% ../nbs/05_report.ipynb #ac341c3b
 import base64, datetime, html, json, math, platform
 from pathlib import Path
 
@@ -18,9 +18,9 @@ import torch
 from fastai.vision.all import (ClassificationInterpretation, DataBlock, ImageBlock, CategoryBlock, IndexSplitter,
     Resize, Normalize, Learner, CrossEntropyLossFlat)
 
-from .data import PetsError, label_images, PETS_PATTERN
+from .data import PetsError, PETS_PATTERN
 from .interpret import top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy
-from .inference import Classifier, library_versions, WEIGHTS, SIDECAR
+from .inference import Classifier, library_versions, known_images, WEIGHTS, SIDECAR
 
 # %% ../nbs/05_report.ipynb #5c8ad2af
 def run_config(learn:Learner, # the run's learner
@@ -101,14 +101,13 @@ def write_interpretation(interp:ClassificationInterpretation, dest:Path,
     pd.DataFrame(interp.confusion_matrix(), index=interp.vocab, columns=interp.vocab).to_csv(dest/'confusion.csv')
     return pairs
 
-# %% ../nbs/05_report.ipynb #1d1dad17
+# %% ../nbs/05_report.ipynb #2dabbbe4
 def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled images
                          pattern:str=PETS_PATTERN, label_from:str='name', # how labels are read, as in `label_images`
                          bs:int=32) -> ClassificationInterpretation:
     "fastai's `ClassificationInterpretation` of a loaded model on the labelled images under `path`."
-    imgs = label_images(path, pattern, label_from)
-    files = [f for f, l in zip(imgs.files, imgs.labels) if l in clf.vocab]
-    if not files: raise PetsError(f"None of the classes under {path} is one the model knows ({', '.join(clf.vocab[:5])}, ...).")
+    imgs, known = known_images(clf, path, pattern, label_from)
+    files = [f for f, _ in known]
     block = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=clf.vocab)), get_y=imgs.labeller,
                       splitter=IndexSplitter([]), item_tfms=Resize(clf.size), batch_tfms=Normalize.from_stats(clf.mean, clf.std))
     dls = block.dataloaders(files, bs=bs, num_workers=0, device=next(clf.model.parameters()).device)
