@@ -52,9 +52,10 @@ def _clear_run(out:Path):
     for f in RUN_FILES: (out/f).unlink(missing_ok=True)
 
 def _lr_find_iters(args) -> int:
-    "--lr-find-iters, or its default: fastai's 100 with a GPU, 30 on a CPU."
+    "--lr-find-iters, or its default: fastai's 100 with a GPU or on cached features (cheap), 30 on images on a CPU."
     import torch
-    return args.lr_find_iters if args.lr_find_iters is not None else (100 if torch.cuda.is_available() else 30)
+    if args.lr_find_iters is not None: return args.lr_find_iters
+    return 100 if torch.cuda.is_available() or args.views else 30
 
 def _choose_lr(learn, lr:float|str, iters:int, run:Path) -> tuple:
     "Probe with `lr_find` for `iters` mini-batches (0: don't), save the plot with the rate used; return it and the suggestions."
@@ -89,8 +90,9 @@ def _gpu_memory_advice(args):
     try: yield
     except torch.cuda.OutOfMemoryError:
         torch.cuda.empty_cache()
-        raise PetsError(f"Out of GPU memory with --bs {args.bs} at --size {args.size} ({args.arch}, mixed precision on). "
-                        f"Try --bs {max(1, args.bs // 2)}, a smaller --size, or a smaller --arch; the run so far is in "
+        raise PetsError(f"Out of GPU memory with --bs {args.bs} --accumulate {args.accumulate} at --size {args.size} ({args.arch}, "
+                        f"--precision {args.precision}). Try --accumulate {args.accumulate * 2} (same training, half the "
+                        f"images on the GPU at once), a smaller --size, or a smaller --arch; the run so far is in "
                         f"{args.out} (--resume {args.out} keeps going with the same settings).") from None
 
 # %% ../nbs/06_cli.ipynb #7ed4fb51
@@ -134,7 +136,8 @@ def _prepare(args):
                 'processes': processes}
     checked = check_images(data, settings['pattern'], args.label_from)
     if (not args.quiet or checked.findings) and (state is None or state.is_main_process): print(checked.summary())
-    dls = pets_dataloaders(data, settings['pattern'], args.label_from, bs=max(1, args.bs // processes),  # --bs: across all processes
+    if args.accumulate < 1: raise PetsError(f"--accumulate must be 1 or more, not {args.accumulate}.")
+    dls = pets_dataloaders(data, settings['pattern'], args.label_from, bs=max(1, args.bs // (processes * args.accumulate)),  # --bs: one optimizer step
                            num_workers=settings['workers'], size=args.size,
                            seed=args.seed, valid_pct=args.valid_pct, verbose=not args.quiet, skip=checked.skipped, device=device)
     return dls, settings, checked
@@ -162,11 +165,13 @@ def train(args):
     import time
     from fastai.torch_core import rank_distrib, num_distrib
     from pets_classifier.data import PetsError
-    from pets_classifier.train import pets_learner, two_stage, EpochCSV, EpochCheckpoint, distributed_ctx
+    from pets_classifier.train import (pets_learner, two_stage, EpochCSV, EpochCheckpoint, distributed_ctx, head_features,
+                                       head_only, checkpoint_position)
     from pets_classifier.models import resolve_arch
     from pets_classifier.report import run_config, write_json, save_figure, plot_batch
     resumed, t0, first = bool(args.resume), time.time(), rank_distrib() == 0
     if resumed: args = _resume_args(args)
+    if args.freeze_epochs is None: args.freeze_epochs = 15 if args.views else 4
     out = Path(args.out)
     if num_distrib() > 1:  # processes started by torchrun or accelerate launch: one writes, all train
         args.quiet = args.quiet or not first
@@ -178,9 +183,12 @@ def train(args):
         raise PetsError(f"--lr {args.lr} needs lr_find: leave --lr-find-iters above 0.")
     resolve_arch(args.arch, not args.no_pretrained)  # an unknown name fails here, before the images are read
     dls, settings, checked = _prepare(args)
-    learn = pets_learner(dls, args.arch, pretrained=not args.no_pretrained, path=out,
-                         cbs=[EpochCSV('metrics.csv'), EpochCheckpoint(CHECKPOINT)])
+    learn = pets_learner(dls, args.arch, pretrained=not args.no_pretrained, path=out, precision=args.precision,
+                         accumulate=args.accumulate, cbs=[EpochCSV('metrics.csv'), EpochCheckpoint(CHECKPOINT)])
+    settings['precision'] = learn.precision  # 'auto' resolved
     _epoch_logger(learn, args.quiet)
+    in_stage2 = resumed and checkpoint_position(out/CHECKPOINT)['stage'] == 'unfrozen'
+    features = head_features(learn, args.views) if args.views and args.freeze_epochs and not in_stage2 else None
     if first and not resumed: out.mkdir(parents=True, exist_ok=True); _clear_run(out)
     if first: checked.to_csv(out/'check.csv')
     if resumed:
@@ -191,15 +199,16 @@ def train(args):
         config = run_config(learn, settings)
         write_json(config, out/'config.json')
         save_figure(plot_batch(dls), out/'batch.png')
-        lr, settings['lr_find'] = _choose_lr(learn, args.lr, settings['lr_find_iters'], out)
-        settings.update(lr=lr, lr_max=args.lr_max or lr/10)
+        with head_only(learn, features) if features is not None else contextlib.nullcontext():  # lr_find where stage 1 trains
+            lr, settings['lr_find'] = _choose_lr(learn, args.lr, settings['lr_find_iters'], out)
+        settings.update(lr=lr, lr_max=args.lr_max)
         write_json(config, out/'config.json')
     s = config['settings']
-    if not first: s.update(lr=args.lr, lr_max=args.lr_max or args.lr/10)
+    if not first: s.update(lr=args.lr, lr_max=args.lr_max)
     try:
         with _gpu_memory_advice(args), distributed_ctx(learn):
             two_stage(learn, args.freeze_epochs, args.epochs, lr=s['lr'], lr_max=s['lr_max'],
-                      resume=out/CHECKPOINT if resumed else None)
+                      resume=out/CHECKPOINT if resumed else None, features=features, bn_stats=args.bn_stats)
     except KeyboardInterrupt:
         if first: _interrupted(out)
         raise
@@ -284,13 +293,17 @@ def parser() -> argparse.ArgumentParser:
     _labels(t)
     t.add_argument('--arch', default='resnet34', help="torchvision or timm model name; efficientnet_lite0 needs no internet (default: resnet34)")
     t.add_argument('--no-pretrained', action='store_true', help="start from random weights")
-    t.add_argument('--freeze-epochs', type=int, default=4, help="stage 1 epochs, body frozen (default: 4)")
+    t.add_argument('--freeze-epochs', type=int, help="stage 1 epochs, body frozen: passes over the cached features, or with --views 0 over the images (default: 15, or 4 with --views 0)")
+    t.add_argument('--views', type=int, default=8, help="stage 1 on cached features: the frozen body sees each training image this many times, augmented anew, once; then only the head trains, --freeze-epochs passes over the features in seconds. 0: fastai's frozen epochs over the images (default: 8)")
     t.add_argument('--epochs', type=int, default=2, help="stage 2 epochs, all layers (default: 2)")
     t.add_argument('--lr', type=_lr, default=5e-3, help="stage 1 peak learning rate, or an lr_find suggestion: valley, slide, minimum, steep (default: 5e-3; the lesson's 1e-3 underfits small data)")
     t.add_argument('--lr-find-iters', type=int, help="mini-batches of the lr_find probe plotted in the run folder; 0 skips it (default: 100 on a GPU, 30 on a CPU)")
-    t.add_argument('--lr-max', type=float, help="stage 2 top learning rate, first layers get lr_max/100 (default: lr/10)")
+    t.add_argument('--lr-max', type=float, default=1e-4, help="stage 2 top learning rate, first layers get lr_max/100 (default: 1e-4, the lesson's)")
+    t.add_argument('--bn-stats', action='store_true', help="stage 2 re-estimates the body's batch-norm statistics (fastai's way); by default they keep ImageNet's")
     t.add_argument('--size', type=int, default=224, help="image side in pixels (default: 224)")
-    t.add_argument('--bs', type=int, default=32, help="batch size, across all processes when several train together (default: 32)")
+    t.add_argument('--bs', type=int, default=32, help="images per optimizer step, across all processes and accumulated batches (default: 32)")
+    t.add_argument('--accumulate', type=int, default=1, help="split each batch into this many smaller ones whose gradients add up: the same training in less GPU memory (default: 1)")
+    t.add_argument('--precision', choices=('auto', 'fp32', 'fp16', 'bf16'), default='auto', help="fp32, or mixed precision fp16/bf16 on a GPU; auto: bf16 on GPUs that have it, else fp16, fp32 on the CPU (default: auto)")
     t.add_argument('--seed', type=int, default=2, help="seed of the split and the training (default: 2)")
     t.add_argument('--valid-pct', type=float, default=0.2, help="share of images held out for validation (default: 0.2)")
     t.add_argument('--workers', type=int, help="data loader processes (default: 0 on CPU, up to 8 with a GPU)")

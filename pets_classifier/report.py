@@ -16,9 +16,9 @@ import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 import torch
 from fastai.vision.all import (ClassificationInterpretation, DataBlock, ImageBlock, CategoryBlock, IndexSplitter,
-    Resize, Normalize, Learner, CrossEntropyLossFlat)
+    Normalize, Learner, CrossEntropyLossFlat)
 
-from .data import PetsError, PETS_PATTERN
+from .data import PetsError, PETS_PATTERN, valid_item_tfm
 from .interpret import top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy
 from .inference import Classifier, library_versions, known_images, WEIGHTS, SIDECAR
 
@@ -30,7 +30,7 @@ def run_config(learn:Learner, # the run's learner
     dls = learn.dls
     return dict(settings=settings, arch=getattr(learn, 'arch_name', None), vocab=list(map(str, dls.vocab)),
                 n_train=len(dls.train_ds), n_valid=len(dls.valid_ds), device=str(dls.device),
-                device_name=torch.cuda.get_device_name(dls.device) if dls.device.type == 'cuda' else platform.processor() or platform.machine(),
+                device_name=torch.cuda.get_device_name(dls.device) if torch.device(dls.device).type == 'cuda' else platform.processor() or platform.machine(),
                 versions=library_versions(), started=datetime.datetime.now().isoformat(timespec='seconds'))
 
 def write_json(obj:dict, dest:Path) -> Path:
@@ -109,7 +109,7 @@ def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled ima
     imgs, known = known_images(clf, path, pattern, label_from)
     files = [f for f, _ in known]
     block = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=clf.vocab)), get_y=imgs.labeller,
-                      splitter=IndexSplitter([]), item_tfms=Resize(clf.size), batch_tfms=Normalize.from_stats(clf.mean, clf.std))
+                      splitter=IndexSplitter([]), item_tfms=valid_item_tfm(clf.size, clf.resize, clf.val_xtra), batch_tfms=Normalize.from_stats(clf.mean, clf.std))
     dls = block.dataloaders(files, bs=bs, num_workers=0, device=next(clf.model.parameters()).device)
     learn = Learner(dls, clf.model, loss_func=CrossEntropyLossFlat())
     return ClassificationInterpretation.from_learner(learn, dl=dls.test_dl(files, with_labels=True))

@@ -8,11 +8,26 @@ def test_train_writes_model_and_metrics(trained):
     out, res = trained
     assert {p.name for p in out.iterdir()} >= {'model.safetensors', 'model.json', 'metrics.csv'}
     rows = list(csv.DictReader(open(out/'metrics.csv')))
-    assert [r['stage'] for r in rows] == ['frozen', 'frozen', 'unfrozen']
+    assert [r['stage'] for r in rows] == ['head', 'head', 'unfrozen']  # stage 1 on cached features
     assert all(0 <= float(r['accuracy']) <= 1 for r in rows)
     assert 'error_rate' in res.stdout and 'model and run record in' in res.stdout
     meta = json.loads((out/'model.json').read_text())
     assert meta['arch'] == 'efficientnet_lite0' and meta['size'] == 64 and len(meta['vocab']) == 4
+    assert (meta['resize'], meta['val_xtra']) == ('squish', 0.14)
+    config = json.loads((out/'config.json').read_text())['settings']
+    assert (config['views'], config['precision'], config['accumulate']) == (8, 'fp32', 1)
+
+def test_train_frozen_epochs_and_accumulation(pets, sample, tmp_path):
+    "--views 0: fastai's frozen epochs over the images; --accumulate 2: batches of 4 adding up to steps of 8."
+    out = tmp_path/'frozen'
+    res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--views', 0,
+               '--freeze-epochs', 1, '--epochs', 1, '--accumulate', 2, '--lr-find-iters', 0, '--quiet', '--out', out, check=0)
+    assert [r['stage'] for r in csv.DictReader(open(out/'metrics.csv'))] == ['frozen', 'unfrozen']
+    settings = json.loads((out/'config.json').read_text())['settings']
+    assert (settings['views'], settings['accumulate'], settings['freeze_epochs']) == (0, 2, 1)
+    res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--precision', 'fp16', '--out', tmp_path/'fp16')
+    assert res.returncode == 2 and 'runs on a GPU' in res.stderr and 'Traceback' not in res.stderr
+    assert not (tmp_path/'fp16').exists()  # nothing written
 
 def test_evaluate_json(pets, trained, sample):
     res = json.loads(pets('evaluate', trained[0], '--data', sample, '--json', check=0).stdout)

@@ -82,7 +82,7 @@ def test_out_of_gpu_memory_gives_advice(sample, tmp_path, monkeypatch, capsys, e
     status = main(['train', '--data', str(sample), '--arch', 'efficientnet_lite0', '--size', '64', '--bs', '16',
                    '--lr-find-iters', '0', '--quiet', '--out', str(tmp_path/'oom')])
     err = capsys.readouterr().err
-    assert status == 2 and 'Out of GPU memory with --bs 16' in err and 'Try --bs 8' in err
+    assert status == 2 and 'Out of GPU memory with --bs 16 --accumulate 1' in err and 'Try --accumulate 2' in err
 
 def test_model_of_another_format_version(pets, trained, sample, tmp_path):
     other = tmp_path/'v9'; shutil.copytree(trained[0], other)

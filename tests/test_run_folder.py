@@ -23,7 +23,7 @@ def parse(html_file:Path) -> Page:
 def test_config_records_the_resolved_settings(trained, sample):
     cfg = json.loads((trained[0]/'config.json').read_text())
     s = cfg['settings']
-    assert s['seed'] == 2 and s['lr'] == 3e-3 and s['lr_max'] == pytest.approx(3e-4)
+    assert s['seed'] == 2 and s['lr'] == 3e-3 and s['lr_max'] == pytest.approx(1e-4)
     assert s['pattern'] == r'^(.+)_\d+\.\w+$' and s['workers'] == 0 and Path(s['data']) == sample
     assert set(s['lr_find']) == {'valley', 'slide', 'minimum', 'steep'}
     assert cfg['device'] == 'cpu' and cfg['arch'] == 'efficientnet_lite0'

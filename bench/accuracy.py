@@ -1,0 +1,73 @@
+"""Accuracy and CPU time: `pets train`'s default recipe against the fastai lesson's recipe, same photos, same backbone.
+
+    python bench/accuracy.py --data ../shared/data/pets-real-dev/images
+
+Every fifth photo of each breed is held out (never seen by either run); both train on the rest with their own
+seeded 80/20 train/validation split. Stock: the lesson's `DataBlock` (`Resize(460)`, `aug_transforms(size=224,
+min_scale=0.75)`), `vision_learner`, `fit_one_cycle(3, 3e-3)`, `unfreeze()`, `fit_one_cycle(6, slice(1e-6, 1e-4))`,
+timed from the first epoch to the last. Ours: the whole `pets train` command with its defaults (checking the
+photos, lr_find, training, the interpretation figures and report.html), timed end to end. Held-out accuracy of
+ours is measured on the saved model files, as `pets evaluate` would.
+"""
+import argparse, os, re, tempfile, time, warnings
+from collections import defaultdict
+from pathlib import Path
+warnings.filterwarnings('ignore')
+
+def holdout_split(src:Path, dest:Path, every:int=5) -> tuple:
+    "Symlink every `every`-th photo of each breed into dest/holdout, the rest into dest/train."
+    by_breed = defaultdict(list)
+    for f in sorted(src.iterdir()):
+        m = re.match(r'^(.+)_\d+\.\w+$', f.name)
+        if m: by_breed[m.group(1)].append(f)
+    for part in ('train', 'holdout'): (dest/part).mkdir(parents=True, exist_ok=True)
+    for files in by_breed.values():
+        for i, f in enumerate(files): (dest/('holdout' if i % every == 2 else 'train')/f.name).symlink_to(f.absolute())
+    return dest/'train', dest/'holdout'
+
+def stock_lesson(train:Path, holdout:Path, arch:str) -> tuple:
+    "The lesson's recipe with fastai alone: (seconds training, held-out accuracy)."
+    from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, Resize, aug_transforms, Normalize,
+        imagenet_stats, vision_learner, accuracy, get_image_files, using_attr, RegexLabeller, set_seed)
+    from fastai.callback.progress import ProgressCallback
+    from pets_classifier.models import resolve_arch
+    set_seed(2, reproducible=True)
+    block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=using_attr(RegexLabeller(r'^(.+)_\d+\.\w+$'), 'name'),
+                      splitter=RandomSplitter(0.2, seed=2), item_tfms=Resize(460),
+                      batch_tfms=[*aug_transforms(size=224, min_scale=0.75), Normalize.from_stats(*imagenet_stats)])
+    dls = block.dataloaders(get_image_files(train), bs=32, num_workers=0)
+    model_arch, kw = resolve_arch(arch)  # the same offline weights, handed to fastai as-is
+    learn = vision_learner(dls, model_arch, metrics=accuracy, **kw)
+    learn.remove_cb(ProgressCallback); learn.logger = lambda row: None
+    t = time.perf_counter()
+    learn.fit_one_cycle(3, 3e-3); learn.unfreeze(); learn.fit_one_cycle(6, slice(1e-6, 1e-4))
+    secs = time.perf_counter() - t
+    preds, targs = learn.get_preds(dl=dls.test_dl(get_image_files(holdout), with_labels=True))
+    return secs, (preds.argmax(1) == targs).float().mean().item()
+
+def ours(train:Path, holdout:Path, arch:str, run:Path) -> tuple:
+    "`pets train` with its defaults, end to end: (seconds, held-out accuracy of the saved model)."
+    from pets_classifier.cli import main
+    from pets_classifier.inference import load_model, evaluate
+    t = time.perf_counter()
+    assert main(['train', '--data', str(train), '--arch', arch, '--out', str(run), '--quiet']) == 0
+    secs = time.perf_counter() - t
+    return secs, evaluate(load_model(run), holdout)['accuracy']
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--data', default='../shared/data/pets-real-dev/images')
+    ap.add_argument('--arch', default='efficientnet_lite0')
+    a = ap.parse_args()
+    os.environ.setdefault('PETS_CACHE', str(Path(tempfile.gettempdir())/'pets-bench-cache'))
+    tmp = Path(tempfile.mkdtemp())
+    train, holdout = holdout_split(Path(a.data), tmp)
+    n_train, n_hold = len(list(train.iterdir())), len(list(holdout.iterdir()))
+    print(f"{a.arch}: {n_train} photos to train on (80/20 train/validation), {n_hold} held out")
+    s_secs, s_acc = stock_lesson(train, holdout, a.arch)
+    print(f"  stock fastai lesson recipe (3 frozen + 6 unfrozen epochs)   {s_secs:6.0f} s training   held-out accuracy {s_acc:.3f}")
+    o_secs, o_acc = ours(train, holdout, a.arch, tmp/'run')
+    print(f"  pets train, defaults, whole command                         {o_secs:6.0f} s               held-out accuracy {o_acc:.3f}")
+    print(f"accuracy: ours {o_acc:.3f} vs stock {s_acc:.3f} (target 0.75) in {o_secs/s_secs:.2f}x stock's time (target <= 1)")
+
+if __name__ == '__main__': main()
