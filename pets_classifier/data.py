@@ -7,8 +7,8 @@ Docs: https://pets-classifier.github.io/pets_classifier/data.html.md"""
 # %% auto #0
 __all__ = ['BREEDS', 'SAMPLE_MARKER', 'PETS_PATTERN', 'VAL_XTRA', 'PetsError', 'pets_folder', 'pets_images', 'breed_style',
            'sample_image', 'make_sample_pets', 'is_sample', 'lesson_images', 'LabelledImages', 'name_regex',
-           'name_labeller', 'read_labels', 'label_images', 'pets_block', 'valid_resize', 'valid_item_tfm',
-           'default_workers', 'pets_dataloaders', 'missing_valid_classes']
+           'name_labeller', 'read_labels', 'label_images', 'FastAugment', 'pets_block', 'valid_resize',
+           'valid_item_tfm', 'default_workers', 'pets_dataloaders', 'missing_valid_classes']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
 import os, re, tempfile, urllib.error
@@ -19,7 +19,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 from fastai.vision.all import (untar_data, URLs, fastai_cfg, get_image_files, DataBlock, ImageBlock, CategoryBlock,
     RandomSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats, RegexLabeller, parent_label, using_attr)
-import torch
+import torch, torch.nn.functional as F
+from fastai.vision.all import RandTransform, TensorImage, logit
+from fastai.vision.augment import flip_mat, rotate_mat, zoom_mat, find_coeffs, _WarpCoord, _BrightnessLogit, _ContrastLogit
 
 # %% ../nbs/00_data.ipynb #ddfa05a6
 class PetsError(Exception):
@@ -175,6 +177,42 @@ def label_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name',
     if len(res.vocab) < 2: raise PetsError(f"Only one class ({res.vocab[0]!r}) under {Path(path).expanduser()}: a classifier needs at least two.")
     return res
 
+# %% ../nbs/00_data.ipynb #1e2d3c4b
+def _grid(mats:torch.Tensor, h:int, w:int) -> torch.Tensor:
+    "Sampling grid (n, h, w, 2) of the projective matrices `mats` (n, 3, 3) over [-1, 1]^2, corners aligned."
+    xs = torch.linspace(-1, 1, w, device=mats.device).view(1, 1, w)
+    ys = torch.linspace(-1, 1, h, device=mats.device).view(1, h, 1)
+    m = mats[..., None, None]  # (n, 3, 3, 1, 1) against (1, h, w)
+    gx, gy, gz = (m[:, i, 0] * xs + m[:, i, 1] * ys + m[:, i, 2] for i in range(3))
+    return torch.stack([gx / gz, gy / gz], dim=-1)
+
+class FastAugment(RandTransform):
+    "fastai's `aug_transforms()` for a batch of training images, drawn by fastai, applied as one grid sample and one lighting pass."
+    split_idx, order = 0, 30  # training only; after `IntToFloatTensor`, before `Normalize`, like fastai's
+    def __init__(self, p_flip:float=0.5, max_rotate:float=10., max_zoom:float=1.1, max_warp:float=0.2, max_lighting:float=0.2,
+                 p_affine:float=0.75, p_lighting:float=0.75): # the ranges and odds of `aug_transforms`
+        super().__init__(p=1.)
+        self.p_flip, self.max_rotate, self.max_zoom, self.p_affine = p_flip, max_rotate, max_zoom, p_affine
+        self.warp = _WarpCoord(max_warp, p=p_affine)
+        self.lighting = [_BrightnessLogit(max_lighting, p=p_lighting), _ContrastLogit(max_lighting, p=p_lighting)]
+
+    def _matrices(self, x:torch.Tensor) -> torch.Tensor:
+        "Affine (flip, rotate, zoom, in fastai's order) then warp, as one projective matrix per image."
+        h, w = x.shape[-2:]
+        aff = flip_mat(x, p=self.p_flip) @ rotate_mat(x, self.max_rotate, p=self.p_affine) @ zoom_mat(x, 1., self.max_zoom, p=self.p_affine)
+        aff[:, 0, 1] *= h / w; aff[:, 1, 0] *= w / h  # fastai's `_prepare_mat`: rotation on non-square images
+        self.warp.before_call(x)
+        coeffs = find_coeffs(self.warp.orig_pts, self.warp.targ_pts)  # (n, 8, 1), fastai's `apply_perspective` adds the 9th
+        warp = torch.cat([coeffs, torch.ones_like(coeffs[:, :1])], dim=1).view(-1, 3, 3)
+        return warp @ aff
+
+    def encodes(self, x:TensorImage) -> TensorImage:
+        x = x.as_subclass(torch.Tensor)
+        x = F.grid_sample(x, _grid(self._matrices(x), *x.shape[-2:]), mode='bilinear', padding_mode='reflection', align_corners=True)
+        for f in self.lighting: f.before_call(x)
+        shift, scale = (logit(self.lighting[0].change) * self.lighting[1].change).view(-1, 1, 1, 1), self.lighting[1].change.view(-1, 1, 1, 1)
+        return TensorImage(torch.addcmul(shift, torch.logit(x, eps=1e-7), scale).sigmoid_())  # (logit(x) + b) * c, fastai's lighting
+
 # %% ../nbs/00_data.ipynb #4392d343
 VAL_XTRA = 0.14  # fastai's default: validation images squished to size*(1+VAL_XTRA) (rounded up to 8), centre-cropped
 
@@ -189,7 +227,7 @@ def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
               ) -> DataBlock:
     "The lesson's `DataBlock`: seeded split, crop, augmentation, normalisation (crop per item unless `presize`)."
     if presize: item, augment = Resize(presize), aug_transforms(size=size, min_scale=min_scale)
-    else: item, augment = RandomResizedCrop(size, min_scale=min_scale, val_xtra=val_xtra), aug_transforms()
+    else: item, augment = RandomResizedCrop(size, min_scale=min_scale, val_xtra=val_xtra), [FastAugment()]
     return DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=get_y, splitter=RandomSplitter(valid_pct, seed=seed),
                      item_tfms=item, batch_tfms=[*augment, Normalize.from_stats(*stats)])
 
