@@ -7,7 +7,8 @@ About 15 minutes on two CPU cores (the accuracy comparison trains twice). `--onl
 import argparse, subprocess, sys
 from pathlib import Path
 
-BENCHES = dict(pipeline='pipeline.py', loop='loop_overhead.py', predict='predict.py', accuracy='accuracy.py', gpu='gpu.py')
+BENCHES = dict(pipeline='pipeline.py', loop='loop_overhead.py', predict='predict.py', accuracy='accuracy.py', memory='memory.py',
+               gpu='gpu.py')
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -16,8 +17,9 @@ def main():
     a = ap.parse_args()
     summary, failed = [], []
     for name in a.only.split(','):
-        print(f"\n== {name}: python bench/{BENCHES[name]} --data {a.data}", flush=True)
-        res = subprocess.run([sys.executable, str(Path(__file__).parent/BENCHES[name]), '--data', a.data], text=True,
+        print(f"\n== {name}: python bench/{BENCHES[name]}", flush=True)
+        args = [] if name == 'memory' else ['--data', a.data]  # memory needs no photos
+        res = subprocess.run([sys.executable, str(Path(__file__).parent/BENCHES[name]), *args], text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         print(res.stdout, end='', flush=True)
         if res.returncode: failed.append(name)
