@@ -104,10 +104,11 @@ def _resume_args(args) -> argparse.Namespace:
     run = Path(args.resume)
     if not (run/'config.json').is_file(): raise PetsError(f"No run to resume at {run}: it has no config.json.")
     if not (run/CHECKPOINT).is_file():
-        raise PetsError(f"{run} has no checkpoint to resume from: the run finished, or stopped before its first epoch "
-                        f"ended. Start it again with --out {run} --overwrite.")
+        raise PetsError(f"{run} has no checkpoint to resume from: the run finished, or stopped before its first checkpoint "
+                        f"(written after each epoch over the images). Start it again with --out {run} --overwrite.")
     settings = json.loads((run/'config.json').read_text())['settings']
     keep = {k: v for k, v in settings.items() if k in vars(args) and k not in ('quiet', 'resume', 'command')}
+    keep = {'views': 0, 'bn_stats': True, **keep}  # runs written before these settings trained the fastai way
     return argparse.Namespace(**{**vars(args), **keep, 'out': str(run), 'overwrite': True})
 
 def _interrupted(out:Path):
@@ -297,7 +298,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--views', type=int, default=8, help="stage 1 on cached features: the frozen body sees each training image this many times, augmented anew, once; then only the head trains, --freeze-epochs passes over the features in seconds. 0: fastai's frozen epochs over the images (default: 8)")
     t.add_argument('--epochs', type=int, default=2, help="stage 2 epochs, all layers (default: 2)")
     t.add_argument('--lr', type=_lr, default=5e-3, help="stage 1 peak learning rate, or an lr_find suggestion: valley, slide, minimum, steep (default: 5e-3; the lesson's 1e-3 underfits small data)")
-    t.add_argument('--lr-find-iters', type=int, help="mini-batches of the lr_find probe plotted in the run folder; 0 skips it (default: 100 on a GPU, 30 on a CPU)")
+    t.add_argument('--lr-find-iters', type=int, help="mini-batches of the lr_find probe plotted in the run folder; 0 skips it (default: 100 on a GPU or on cached features, 30 on images on a CPU)")
     t.add_argument('--lr-max', type=float, default=1e-4, help="stage 2 top learning rate, first layers get lr_max/100 (default: 1e-4, the lesson's)")
     t.add_argument('--bn-stats', action='store_true', help="stage 2 re-estimates the body's batch-norm statistics (fastai's way); by default they keep ImageNet's")
     t.add_argument('--size', type=int, default=224, help="image side in pixels (default: 224)")

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from fastai.vision.all import (untar_data, URLs, fastai_cfg, get_image_files, DataBlock, ImageBlock, CategoryBlock,
-    RandomSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats, RegexLabeller, parent_label, using_attr)
+    RandomSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats, RegexLabeller, parent_label, using_attr,
+    RandTransform, TensorImage, logit)
 import torch, torch.nn.functional as F
-from fastai.vision.all import RandTransform, TensorImage, logit
 from fastai.vision.augment import flip_mat, rotate_mat, zoom_mat, find_coeffs, _WarpCoord, _BrightnessLogit, _ContrastLogit
 
 # %% ../nbs/00_data.ipynb #ddfa05a6
@@ -209,9 +209,10 @@ class FastAugment(RandTransform):
     def encodes(self, x:TensorImage) -> TensorImage:
         x = x.as_subclass(torch.Tensor)
         x = F.grid_sample(x, _grid(self._matrices(x), *x.shape[-2:]), mode='bilinear', padding_mode='reflection', align_corners=True)
-        for f in self.lighting: f.before_call(x)
-        shift, scale = (logit(self.lighting[0].change) * self.lighting[1].change).view(-1, 1, 1, 1), self.lighting[1].change.view(-1, 1, 1, 1)
-        return TensorImage(torch.addcmul(shift, torch.logit(x, eps=1e-7), scale).sigmoid_())  # (logit(x) + b) * c, fastai's lighting
+        brightness, contrast = self.lighting
+        brightness.before_call(x); contrast.before_call(x)
+        b, c = logit(brightness.change).view(-1, 1, 1, 1), contrast.change.view(-1, 1, 1, 1)
+        return TensorImage(torch.addcmul(b * c, torch.logit(x, eps=1e-7), c).sigmoid_())  # sigmoid((logit(x) + b) * c), as fastai
 
 # %% ../nbs/00_data.ipynb #4392d343
 VAL_XTRA = 0.14  # fastai's default: validation images squished to size*(1+VAL_XTRA) (rounded up to 8), centre-cropped
