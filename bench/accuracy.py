@@ -9,16 +9,17 @@ timed from the first epoch to the last. Ours: the whole `pets train` command wit
 photos, lr_find, training, the interpretation figures and report.html), timed end to end. Held-out accuracy of
 ours is measured on the saved model files, as `pets evaluate` would.
 """
-import argparse, os, re, tempfile, time, warnings
+import argparse, os, tempfile, time, warnings
 from collections import defaultdict
 from pathlib import Path
 warnings.filterwarnings('ignore')
 
 def holdout_split(src:Path, dest:Path, every:int=5) -> tuple:
     "Symlink every `every`-th photo of each breed into dest/holdout, the rest into dest/train."
+    from pets_classifier.data import name_regex
     by_breed = defaultdict(list)
     for f in sorted(src.iterdir()):
-        m = re.match(r'^(.+)_\d+\.\w+$', f.name)
+        m = name_regex().match(f.name)
         if m: by_breed[m.group(1)].append(f)
     for part in ('train', 'holdout'): (dest/part).mkdir(parents=True, exist_ok=True)
     for files in by_breed.values():
@@ -27,14 +28,12 @@ def holdout_split(src:Path, dest:Path, every:int=5) -> tuple:
 
 def stock_lesson(train:Path, holdout:Path, arch:str) -> tuple:
     "The lesson's recipe with fastai alone: (seconds training, held-out accuracy)."
-    from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, Resize, aug_transforms, Normalize,
-        imagenet_stats, vision_learner, accuracy, get_image_files, using_attr, RegexLabeller, set_seed)
+    from fastai.vision.all import vision_learner, accuracy, get_image_files, set_seed
     from fastai.callback.progress import ProgressCallback
+    from pets_classifier.data import pets_block, name_labeller
     from pets_classifier.models import resolve_arch
     set_seed(2, reproducible=True)
-    block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=using_attr(RegexLabeller(r'^(.+)_\d+\.\w+$'), 'name'),
-                      splitter=RandomSplitter(0.2, seed=2), item_tfms=Resize(460),
-                      batch_tfms=[*aug_transforms(size=224, min_scale=0.75), Normalize.from_stats(*imagenet_stats)])
+    block = pets_block(name_labeller(), presize=460)  # with presize: exactly the lesson's fastai DataBlock
     dls = block.dataloaders(get_image_files(train), bs=32, num_workers=0)
     model_arch, kw = resolve_arch(arch)  # the same offline weights, handed to fastai as-is
     learn = vision_learner(dls, model_arch, metrics=accuracy, **kw)

@@ -4,7 +4,7 @@ resnet50 at 224 px with mixed precision and gradient accumulation, on the same p
     python bench/gpu.py --data ../shared/data/pets-real-dev/images
 
 Stock: the lesson's pipeline (`Resize(460)` per item, `aug_transforms(size=224, min_scale=0.75)` on the GPU), fp32.
-Ours: `pets_dataloaders` + `pets_learner` defaults on a GPU: crop per item, the rest of the augmentation on the GPU,
+Ours: `pets_block` + `pets_learner` defaults on a GPU: crop per item, the rest of the augmentation on the GPU,
 bf16 (fp16 where the GPU lacks bf16) mixed precision, channels-last. Both unfrozen, random weights (no download;
 speed and memory do not depend on the weights). Without a GPU it says so and stops, unless --device cpu is given
 (a quick check that the code paths run; no memory figures).
@@ -40,18 +40,15 @@ def main():
     import torch
     if a.device.startswith('cuda') and not torch.cuda.is_available():
         print("GPU path: no CUDA device here, nothing measured (pass --device cpu to check that the code paths run)"); return
-    from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, RandomSplitter, Resize, aug_transforms, Normalize,
-        imagenet_stats, vision_learner, accuracy, resnet34)
+    from fastai.vision.all import vision_learner, accuracy, resnet34
     from fastai.callback.progress import ProgressCallback
-    from pets_classifier.data import label_images, pets_dataloaders, default_workers
+    from pets_classifier.data import label_images, pets_block, default_workers
     from pets_classifier.train import pets_learner
     quiet = lambda learn: (learn.remove_cb(ProgressCallback), setattr(learn, 'logger', lambda row: None), learn.unfreeze(), learn)[-1]
     imgs, workers = label_images(a.data), default_workers()
-    stock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=imgs.labeller, splitter=RandomSplitter(0.2, seed=2),
-                      item_tfms=Resize(round(a.size * 460 / 224)),
-                      batch_tfms=[*aug_transforms(size=a.size, min_scale=0.75), Normalize.from_stats(*imagenet_stats)]
-                     ).dataloaders(imgs.files, bs=a.bs, num_workers=workers, device=a.device)
-    dls = pets_dataloaders(a.data, bs=a.bs, size=a.size, num_workers=workers, device=a.device, verbose=False)
+    loaders = lambda bs, presize=None: pets_block(imgs.labeller, size=a.size, presize=presize).dataloaders(  # presize: the lesson's
+        imgs.files, bs=bs, num_workers=workers, device=a.device)
+    stock, dls = loaders(a.bs, presize=round(a.size * 460 / 224)), loaders(a.bs)
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'
     print(f"{name}, {len(dls.train_ds)} training photos, {a.size} px, batch {a.bs}, {workers} loader processes")
     s = epoch_images_per_s(quiet(vision_learner(stock, resnet34, pretrained=False, metrics=accuracy)), a.epochs)
@@ -61,7 +58,7 @@ def main():
     layout = 'channels-last' if any(type(cb).__name__ == 'ChannelsLast' for cb in ours.cbs) else 'contiguous'
     print(f"  resnet34 training, ours ({ours.precision}, {layout})  {o:7.0f} images/s   {o/s:.1f}x")
     for precision, accumulate in (('fp32', 1), ('auto', 1), ('auto', 2)):
-        micro = pets_dataloaders(a.data, bs=a.bs // accumulate, size=a.size, num_workers=workers, device=a.device, verbose=False)
+        micro = loaders(a.bs // accumulate)
         learn = quiet(pets_learner(micro, 'resnet50', pretrained=False, precision=precision, accumulate=accumulate))
         gib = peak_gib(learn)
         print(f"  resnet50 at {a.size} px, {a.bs} images a step as {accumulate} x {a.bs // accumulate}, {learn.precision}: peak {gib:5.2f} GiB (target <= 6)")

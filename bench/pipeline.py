@@ -37,12 +37,9 @@ def main():
     ap.add_argument('--workers', default='0,1,2', help="loader processes to try, comma-separated")
     a = ap.parse_args()
     import torch
-    from fastai.vision.all import DataBlock, ImageBlock, CategoryBlock, RandomSplitter, Resize, aug_transforms, Normalize, imagenet_stats
     from pets_classifier.data import label_images, pets_block
     imgs = label_images(a.data)
-    stock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=imgs.labeller, splitter=RandomSplitter(0.2, seed=2),
-                      item_tfms=Resize(round(a.size * 460 / 224)),
-                      batch_tfms=[*aug_transforms(size=a.size, min_scale=0.75), Normalize.from_stats(*imagenet_stats)])
+    stock = pets_block(imgs.labeller, size=a.size, presize=round(a.size * 460 / 224))  # with presize: the lesson's DataBlock
     ours = pets_block(imgs.labeller, size=a.size)
     n_train = len(stock.datasets(imgs.files).train)
     print(f"{n_train} training photos from {a.data}, {a.size} px, batch {a.bs}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}")

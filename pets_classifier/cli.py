@@ -167,7 +167,7 @@ def train(args):
     from fastai.torch_core import rank_distrib, num_distrib
     from pets_classifier.data import PetsError
     from pets_classifier.train import (pets_learner, two_stage, EpochCSV, EpochCheckpoint, distributed_ctx, head_features,
-                                       head_only, checkpoint_position)
+                                       head_only, resumes_stage2)
     from pets_classifier.models import resolve_arch
     from pets_classifier.report import run_config, write_json, save_figure, plot_batch
     resumed, t0, first = bool(args.resume), time.time(), rank_distrib() == 0
@@ -188,8 +188,8 @@ def train(args):
                          accumulate=args.accumulate, cbs=[EpochCSV('metrics.csv'), EpochCheckpoint(CHECKPOINT)])
     settings['precision'] = learn.precision  # 'auto' resolved
     _epoch_logger(learn, args.quiet)
-    in_stage2 = resumed and checkpoint_position(out/CHECKPOINT)['stage'] == 'unfrozen'
-    features = head_features(learn, args.views) if args.views and args.freeze_epochs and not in_stage2 else None
+    stage1 = args.views and args.freeze_epochs and not resumes_stage2(out/CHECKPOINT if resumed else None)
+    features = head_features(learn, args.views) if stage1 else None
     if first and not resumed: out.mkdir(parents=True, exist_ok=True); _clear_run(out)
     if first: checked.to_csv(out/'check.csv')
     if resumed:

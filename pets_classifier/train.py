@@ -7,8 +7,8 @@ Docs: https://pets-classifier.github.io/pets_classifier/train.html.md"""
 # %% auto #0
 __all__ = ['PRECISIONS', 'backbone_stats', 'match_normalisation', 'resolve_precision', 'pets_learner', 'find_lr', 'save_weights',
            'load_weights', 'fit_frozen', 'BodyBatchNormEval', 'fit_unfrozen', 'head_features', 'head_only', 'fit_head',
-           'two_stage', 'stage_of', 'EpochCSV', 'save_checkpoint', 'checkpoint_position', 'load_checkpoint',
-           'EpochCheckpoint', 'distributed_state', 'distributed_ctx']
+           'resumes_stage2', 'two_stage', 'stage_of', 'EpochCSV', 'save_checkpoint', 'checkpoint_position',
+           'load_checkpoint', 'EpochCheckpoint', 'distributed_state', 'distributed_ctx']
 
 # %% ../nbs/02_train.ipynb #0ef69bbf
 import contextlib, csv, functools, json, math, os, random
@@ -36,6 +36,10 @@ def match_normalisation(learn:Learner, stats:tuple):
 
 PRECISIONS = ('auto', 'fp32', 'fp16', 'bf16')
 
+def _device_type(dls) -> str:
+    "'cuda' or 'cpu' for `dls`, whose `device` fastai keeps as given: a `torch.device` or a string ('cpu', 'cuda:1')."
+    return torch.device(dls.device).type
+
 def resolve_precision(precision:str, # one of `PRECISIONS`
                       device:torch.device, # where training runs
                       bf16:bool=None # does the GPU do bfloat16? (default: ask torch)
@@ -61,7 +65,7 @@ def pets_learner(dls, # DataLoaders, e.g. from `pets_dataloaders`
                 ) -> Learner:
     "A transfer-learning `Learner` for `dls` with backbone `arch`."
     model_arch, timm_kw = resolve_arch(arch, pretrained)
-    on_gpu = torch.device(dls.device).type == 'cuda'  # `dls.device` may be a string: 'cpu', 'cuda:1', ...
+    on_gpu = _device_type(dls) == 'cuda'
     precision = resolve_precision(precision, dls.device)  # errors before any download
     if accumulate < 1: raise PetsError(f"accumulate must be 1 or more, not {accumulate}.")
     with weights_download(arch):
@@ -153,9 +157,9 @@ def head_features(learn:Learner, views:int=8, # passes over the training images,
                   bs:int=64 # batch size of the head's training
                  ) -> DataLoaders:
     "`DataLoaders` of the frozen body's pooled features: `views` augmented copies of each training image, validation once."
-    body, pool = learn.model[0], learn.model[1][:_pool_split(learn)]
+    body, pool = _body(learn), learn.model[1][:_pool_split(learn)]
     precision = getattr(learn, 'precision', 'fp32')
-    amp = dict(device_type=torch.device(learn.dls.device).type, enabled=precision != 'fp32',
+    amp = dict(device_type=_device_type(learn.dls), enabled=precision != 'fp32',
                dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)  # as training would run the body
     def features(dl, n):
         xs, ys = [], []
@@ -189,6 +193,10 @@ def fit_head(learn:Learner, features:DataLoaders, # `learn`, and its `head_featu
     if save_as and rank_distrib() == 0: save_weights(learn, save_as)
 
 # %% ../nbs/02_train.ipynb #f5a6b7c8
+def resumes_stage2(src:Path=None) -> bool:
+    "Does resuming from checkpoint `src` (None: not resuming) go straight on with stage 2?"
+    return bool(src) and checkpoint_position(src)['stage'] == 'unfrozen'
+
 def two_stage(learn:Learner, freeze_epochs:int=4, epochs:int=2, # epochs of stage 1 and of stage 2
               lr:float=1e-3, # stage 1's peak learning rate
               lr_max:float=1e-4, # stage 2's top rate (the lesson's)
@@ -198,7 +206,7 @@ def two_stage(learn:Learner, freeze_epochs:int=4, epochs:int=2, # epochs of stag
               features:DataLoaders=None, # `head_features`: stage 1 on them with `fit_head`
               bn_stats:bool=False): # stage 2 updates the body's batch-norm statistics too
     "The lesson's recipe in one call: stage 1 (`fit_head` or `fit_frozen`), save, `fit_unfrozen`."
-    in_stage2 = bool(resume) and checkpoint_position(resume)['stage'] == 'unfrozen'
+    in_stage2 = resumes_stage2(resume)
     if freeze_epochs and not in_stage2:
         if features is not None: fit_head(learn, features, freeze_epochs, lr, save_as)
         else: fit_frozen(learn, freeze_epochs, lr, save_as, resume=resume)
@@ -318,7 +326,7 @@ def distributed_state(cpu:bool=None):
 @contextlib.contextmanager
 def distributed_ctx(learn:Learner):
     "fastai's `learn.distrib_ctx()` when several processes were launched, set up for CPUs too; nothing otherwise."
-    device = torch.device(learn.dls.device).type
+    device = _device_type(learn.dls)
     state = distributed_state(cpu=device == 'cpu')
     if state is None: yield learn; return
     import fastai.distributed
