@@ -130,7 +130,9 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
 def open_image(path:Path|str) -> Image.Image:
     "Open any image PIL can read (whatever its suffix) as RGB, or raise `PetsError` saying why not."
     try:
-        with Image.open(path) as img: return img.convert('RGB')
+        with Image.open(path) as img:
+            if img.mode.startswith('I;16'): img = img.point(lambda v: v / 256)  # 16-bit to 8: PIL's convert would clip it to white
+            return img.convert('RGB')
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise PetsError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
 

@@ -1,0 +1,140 @@
+"`pets app`: the Gradio page and its HTTP API served on 127.0.0.1, used from Python, curl and a real browser (Chromium)."
+import json, os, shutil, socket, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+pytest.importorskip('gradio', reason='the [app] extra is not installed')
+from gradio_client import Client, handle_file
+from pets_classifier.app import make_bad_uploads
+from conftest import PETS
+
+CHROMIUM = '/usr/bin/chromium'  # Debian's package; .ci/run installs it
+
+def free_port() -> int:
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def photo() -> Path:
+    "A real photo that ships with matplotlib (Grace Hopper): not a pet, but a real-looking JPEG."
+    import matplotlib
+    return Path(matplotlib.get_data_path())/'sample_data'/'grace_hopper.jpg'
+
+@pytest.fixture(scope='module')
+def server(trained, env, tmp_path_factory):
+    "`pets app` on the trained model, in a subprocess on a free loopback port; its URL. Stopped after the module."
+    port, log = free_port(), tmp_path_factory.mktemp('app')/'app.log'
+    env = {**env, 'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost'}  # the fixture's dead proxy is for the internet only
+    with open(log, 'w') as out:
+        proc = subprocess.Popen([PETS, 'app', str(trained[0]), '--port', str(port)], stdout=out, stderr=subprocess.STDOUT, env=env)
+    url, t0 = f'http://127.0.0.1:{port}/', time.time()
+    try:
+        while 'Running on local URL' not in log.read_text():
+            assert proc.poll() is None, f"pets app exited {proc.returncode}:\n{log.read_text()}"
+            assert time.time() - t0 < 120, f"pets app did not start in 120 s:\n{log.read_text()}"
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try: proc.wait(timeout=20)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+
+@pytest.fixture(scope='module')
+def client(server): return Client(server, verbose=False)
+
+@pytest.fixture(scope='module')
+def bad(sample, tmp_path_factory): return make_bad_uploads(tmp_path_factory.mktemp('bad'), sorted(sample.iterdir())[0])
+
+def predicted(pets, model, *files) -> list:
+    "`pets predict --json` on `files`: the top classes of each, as [(class, probability), ...]."
+    return [json.loads(l)['top'] for l in pets('predict', model, *files, '--json', check=0).stdout.splitlines()]
+
+def as_top(label:dict) -> list: return [(o['label'], o['confidence']) for o in label['confidences']]
+
+def test_api_answers_as_pets_predict(client, pets, trained, sample):
+    files = [*sorted(sample.iterdir())[::11], photo()]
+    expected = predicted(pets, trained[0], *files)
+    for f, top in zip(files, expected):
+        label, message = client.predict(handle_file(f), api_name='/predict')
+        assert message == '' and label['label'] == top[0][0]
+        got = as_top(label)
+        assert [c for c, _ in got] == [c for c, _ in top] and [p for _, p in got] == pytest.approx([p for _, p in top], abs=1e-5)
+    table, notes = client.predict([handle_file(f) for f in files], api_name='/predict_many')
+    assert [r[1].split()[0] for r in table['data']] == [top[0][0] for top in expected] and notes == ''
+
+@pytest.mark.parametrize('kind, says', [('text', 'not an image'), ('truncated', 'truncated'), ('bomb', 'decompression bomb'),
+                                        ('pixel', 'tiny'), ('gif', 'converted to RGB'), ('cmyk', 'CMYK, converted to RGB'),
+                                        ('gray16', '16-bit grayscale, converted to RGB')])
+def test_bad_upload_gets_a_message_and_the_server_goes_on(client, bad, sample, kind, says):
+    label, message = client.predict(handle_file(bad[kind]), api_name='/predict')
+    assert says in message, message
+    assert (label is None or label == {}) if kind in ('text', 'truncated', 'bomb', 'pixel') else label['label']
+    label, message = client.predict(handle_file(sorted(sample.iterdir())[0]), api_name='/predict')
+    assert label['label'] == 'Abyssinian' and message == ''  # the next good photo is answered
+
+def test_several_photos_with_bad_ones(client, bad, sample):
+    good = sorted(sample.iterdir())[0]
+    table, notes = client.predict([handle_file(good), handle_file(bad['text']), handle_file(bad['bomb'])], api_name='/predict_many')
+    assert [r[0] for r in table['data']] == ['Abyssinian_1.jpg', 'notes.txt', 'bomb.png']
+    assert table['data'][0][1].startswith('Abyssinian') and table['data'][1][1:] == ['', '', '']
+    assert 'not an image' in notes and 'decompression bomb' in notes
+
+@pytest.mark.skipif(not shutil.which('curl'), reason='no curl')
+def test_curl_as_in_the_readme(server, client, sample):
+    "The README's curl calls: upload the file, start a prediction with its path, read the answer from the event stream."
+    curl = lambda *a: subprocess.run(['curl', '-sS', '--noproxy', '*', *a], capture_output=True, text=True, timeout=60, check=True).stdout
+    f = sorted(sample.iterdir())[0]
+    path = json.loads(curl('-F', f'files=@{f}', f'{server}gradio_api/upload'))[0]
+    event = json.loads(curl('-H', 'Content-Type: application/json', '-d', json.dumps({'data': [{'path': path, 'meta': {'_type': 'gradio.FileData'}}]}),
+                            f'{server}gradio_api/call/predict'))['event_id']
+    stream = curl(f'{server}gradio_api/call/predict/{event}')
+    data = json.loads(next(l for l in stream.splitlines() if l.startswith('data:'))[5:])
+    assert 'event: complete' in stream and data == list(client.predict(handle_file(f), api_name='/predict'))
+
+def test_app_errors_are_one_line(pets, trained, tmp_path):
+    "A missing model, a port already taken, no Gradio installed: one line on stderr, exit 2."
+    res = pets('app', tmp_path/'nowhere')
+    assert res.returncode == 2 and 'No model at' in res.stderr and 'Traceback' not in res.stderr
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); s.listen()
+        res = pets('app', trained[0], '--port', s.getsockname()[1])
+    assert res.returncode == 2 and res.stderr.startswith('pets: error: Cannot serve on 127.0.0.1:') and 'Traceback' not in res.stderr
+    (tmp_path/'gradio').mkdir()
+    (tmp_path/'gradio'/'__init__.py').write_text("raise ModuleNotFoundError(\"No module named 'gradio'\", name='gradio')\n")
+    res = subprocess.run([PETS, 'app', str(trained[0])], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, 'PYTHONPATH': str(tmp_path)})  # as if the [app] extra were not installed
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == [
+        'pets: error: pets app needs Gradio, which is not installed: pip install -e ".[app]" (or pip install "pets-classifier[app]")']
+
+def test_help_ends_with_an_example(pets):
+    out = pets('app', '--help', check=0).stdout.strip().splitlines()
+    assert out[-2] == 'example:' and out[-1].strip().startswith('pets app')
+
+def test_page_in_a_browser(server, client, bad, tmp_path):
+    "Headless Chromium opens the page, uploads a photo and reads the breed; a bad file gets the message; a good one again."
+    if not Path(CHROMIUM).exists():
+        if os.environ.get('CI'): pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright, expect
+    expected = client.predict(handle_file(photo()), api_name='/predict')[0]['label']
+    outside = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox'])
+        try:
+            page = browser.new_page()
+            page.on('request', lambda r: r.url.startswith((server, 'data:', 'blob:')) or outside.append(r.url))
+            page.goto(server)
+            expect(page.get_by_text('Pet breed classifier')).to_be_visible(timeout=30_000)
+            expect(page.get_by_text('efficientnet_lite0')).to_be_visible()
+            upload = page.locator('input[type=file]').first
+            answer = page.get_by_test_id('label-output-value')
+            upload.set_input_files(photo())
+            expect(answer).to_contain_text(expected, timeout=30_000)
+            page.screenshot(path=tmp_path/'prediction.png', full_page=True)
+            page.get_by_label('Remove Image').click()
+            upload.set_input_files(bad['truncated'])  # the page's file picker takes images only: a .txt never leaves the browser
+            expect(page.locator('#message')).to_contain_text('truncated', timeout=30_000)
+            page.get_by_label('Remove Image').click()
+            upload.set_input_files(photo())
+            expect(answer).to_contain_text(expected, timeout=30_000)
+            expect(page.locator('#message')).not_to_contain_text('truncated')
+        finally: browser.close()
+    assert not outside, f"the page asked for files outside the server: {outside[:5]}"
