@@ -106,7 +106,7 @@ def main():
     for name, v in seq.items(): row(f'HTTP API /predict, {name.split(" (")[0]}', v)
     extra_ms = q(next(iter(seq.values())), 50) - q(lib, 50)
     print(f"  the API adds {extra_ms:.1f} ms at p50: upload, queue, JSON over loopback")
-    print(f"\nthroughput, images/s:")
+    print("\nthroughput, images/s:")
     print(f"  library predict, batches of 32              {lib_batched:7.1f}")
     print(f"  pets predict command, batches of 32         {cmd:7.1f}   (whole command: start-up, model load, {len(files)} photos)")
     for name, v in tput.items(): print(f"  HTTP API, {a.clients} clients, {name:32} {v:7.1f}")

@@ -123,7 +123,7 @@ def _interrupted(out:Path):
 def _prepare(args):
     "Check the images and make the DataLoaders; returns them, the settings, and the check's report."
     from fastai.vision.all import set_seed
-    from pets_classifier.data import pets_images, pets_dataloaders, default_workers, PETS_PATTERN
+    from pets_classifier.data import PetsError, pets_images, pets_dataloaders, default_workers, PETS_PATTERN
     from pets_classifier.check import check_images
     from pets_classifier.train import distributed_state
     device = _device(args.device)

@@ -1,5 +1,5 @@
 "`pets app`: the Gradio page and its HTTP API served on 127.0.0.1, used from Python, curl and a real browser (Chromium)."
-import json, os, shutil, socket, subprocess, sys, time
+import json, os, shutil, socket, subprocess, time
 from pathlib import Path
 import pytest
 
