@@ -1,6 +1,7 @@
 """Accuracy and CPU time: `pets train`'s default recipe against the fastai lesson's recipe, same photos, same backbone.
 
     python bench/accuracy.py --data ../shared/data/pets-real-dev/images
+    python bench/accuracy.py --arch efficientnet_lite0 efficientnet_lite1 efficientnet_lite2   # ours for each, side by side
 
 Every fifth photo of each breed is held out (never seen by either run); both train on the rest with their own
 seeded 80/20 train/validation split. Stock: the lesson's `DataBlock` (`Resize(460)`, `aug_transforms(size=224,
@@ -56,17 +57,21 @@ def ours(train:Path, holdout:Path, arch:str, run:Path) -> tuple:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--data', default='../shared/data/pets-real-dev/images')
-    ap.add_argument('--arch', default='efficientnet_lite0')
+    ap.add_argument('--arch', nargs='+', default=['efficientnet_lite0'], help="backbones `pets train` runs with, one after the other")
+    ap.add_argument('--stock-arch', default='efficientnet_lite0', help="backbone of the stock fastai run ('' skips it)")
     a = ap.parse_args()
     os.environ.setdefault('PETS_CACHE', str(Path(tempfile.gettempdir())/'pets-bench-cache'))
     tmp = Path(tempfile.mkdtemp())
     train, holdout = holdout_split(Path(a.data), tmp)
     n_train, n_hold = len(list(train.iterdir())), len(list(holdout.iterdir()))
-    print(f"{a.arch}: {n_train} photos to train on (80/20 train/validation), {n_hold} held out")
-    s_secs, s_acc = stock_lesson(train, holdout, a.arch)
-    print(f"  stock fastai lesson recipe (3 frozen + 6 unfrozen epochs)   {s_secs:6.0f} s training   held-out accuracy {s_acc:.3f}")
-    o_secs, o_acc = ours(train, holdout, a.arch, tmp/'run')
-    print(f"  pets train, defaults, whole command                         {o_secs:6.0f} s               held-out accuracy {o_acc:.3f}")
-    print(f"accuracy: ours {o_acc:.3f} vs stock {s_acc:.3f} (target 0.75) in {o_secs/s_secs:.2f}x stock's time (target <= 1)")
+    print(f"{n_train} photos to train on (80/20 train/validation), {n_hold} held out")
+    if a.stock_arch:
+        s_secs, s_acc = stock_lesson(train, holdout, a.stock_arch)
+        print(f"  stock fastai lesson recipe (3 frozen + 6 unfrozen), {a.stock_arch:19s} {s_secs:6.0f} s training        held-out accuracy {s_acc:.3f}")
+    for arch in a.arch:
+        o_secs, o_acc = ours(train, holdout, arch, tmp/f'run-{arch}')
+        print(f"  pets train, defaults, whole command, {arch:19s}           {o_secs:6.0f} s               held-out accuracy {o_acc:.3f}")
+        if a.stock_arch == arch:
+            print(f"accuracy: ours {o_acc:.3f} vs stock {s_acc:.3f} (target 0.75) in {o_secs/s_secs:.2f}x stock's time (target <= 1)")
 
 if __name__ == '__main__': main()

@@ -12,6 +12,7 @@ __all__ = ['BREEDS', 'SAMPLE_MARKER', 'PETS_PATTERN', 'VAL_XTRA', 'PetsError', '
 
 # %% ../nbs/00_data.ipynb #15ce76ca
 import os, re, tempfile, urllib.error
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,8 +108,12 @@ def is_sample(images:Path) -> bool:
 def lesson_images(sample:bool=None, # True: synthetic sample; None: sample under nbdev-test or PETS_SAMPLE=1
                   **sample_kw # passed to `make_sample_pets`
                  ) -> Path:
-    "Images for the lesson: Oxford-IIIT Pet, or the synthetic sample when testing or offline."
+    "Images for the lesson: Oxford-IIIT Pet (or `$PETS_DATA`), or the synthetic sample when testing or offline."
     if sample is None: sample = bool(os.environ.get('IN_TEST') or os.environ.get('PETS_SAMPLE'))
+    if not sample and os.environ.get('PETS_DATA'):
+        data = Path(os.environ['PETS_DATA']).expanduser()
+        if not data.is_dir(): raise PetsError(f"PETS_DATA names {data}, which is not a folder of images.")
+        return data
     if not sample:
         try: return pets_images()
         except PetsError as e: print(f"{e}\nUsing the synthetic sample instead.")
@@ -127,6 +132,15 @@ class LabelledImages:
 
     @property
     def vocab(self): return sorted(set(self.labels))
+
+    def first(self, per_class:int # images kept of each class, the first by name
+             ) -> 'LabelledImages':
+        "A smaller, balanced set for a quick run: the first `per_class` images of each class."
+        keep, seen = [], Counter()
+        for f, l in zip(self.files, self.labels):
+            seen[l] += 1
+            if seen[l] <= per_class: keep.append((f, l))
+        return LabelledImages([f for f, _ in keep], [l for _, l in keep], self.unmatched, self.labeller)
 
     def report(self, n_examples:int=3) -> str:
         "One line on the files left out, with examples."
@@ -256,11 +270,13 @@ def pets_dataloaders(path:Path|str, # folder of images
                      valid_pct:float=0.2, # fraction held out for validation
                      verbose:bool=True, # print how many images, classes and files left out
                      skip:list=None, # files to leave out, e.g. `check_images(...).skipped`
+                     per_class:int=None, # use only the first this many images of each class (a quick run)
                      device=None, # where batches go (default: the GPU if there is one)
                      **block_kw # passed to `pets_block`: seed, size, presize, ...
                     ):
     "fastai `DataLoaders` for the images under `path`, labelled by `pattern` or folder."
     imgs = label_images(path, pattern, label_from, skip)
+    if per_class: imgs = imgs.first(per_class)
     if verbose: print(imgs.report())
     n_train = round(len(imgs.files) * (1 - valid_pct))
     if n_train < 2: raise PetsError(f"Only {len(imgs.files)} labelled images: too few to split and train.")

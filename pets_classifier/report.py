@@ -64,7 +64,7 @@ def plot_lr_find_choice(learn:Learner, # right after `find_lr`, whose record is 
     for (name, lr), color in zip(suggestions.items(), plt.rcParams['axes.prop_cycle'].by_key()['color'][1:]):
         if not math.isnan(lr): ax.axvline(lr, ls=':', c=color, label=f"{name} {lr:.1e}")
     ax.axvline(chosen, c='black', lw=2, label=f"chosen {chosen:.1e}")
-    ax.legend(loc='best', fontsize=8); ax.set_title(f"lr_find: {n} mini-batches", fontsize=9)
+    ax.legend(loc='best', fontsize=8); ax.set_title(f"lr_find: loss against learning rate over {n} mini-batches; chosen {chosen:.1e}", fontsize=9)
     return fig
 
 # %% ../nbs/05_report.ipynb #77f25230
