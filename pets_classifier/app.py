@@ -153,6 +153,7 @@ def serve(demo:gr.Blocks, # from `pets_app`
          ):
     "Queue and launch `demo` with system fonts (nothing from a CDN), no analytics, uploads up to 50 MB."
     theme = gr.themes.Default(font=['ui-sans-serif', 'system-ui', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])
+    if concurrency > 1: torch.set_num_threads(max(1, torch.get_num_threads() // concurrency))  # more torch threads than cores spin and wait
     demo.queue(default_concurrency_limit=concurrency)
     return demo.launch(server_name=host, server_port=port, share=share, theme=theme, max_file_size='50mb', show_error=True,
                        footer_links=['api'], **kwargs)

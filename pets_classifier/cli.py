@@ -360,8 +360,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument('--share', action='store_true', help="also ask Gradio for a temporary public link (needs the internet)")
     a.add_argument('--examples', type=int, default=6, help="example photos shown, from the run's validation images when its data folder is there (default: 6)")
     a.add_argument('--top-k', type=int, default=3, help="breeds shown per photo (default: 3)")
-    a.add_argument('--concurrency', type=int, default=1, help="predictions running at once (default: 1, fastest on a CPU: torch uses every core for one)")
-    a.add_argument('--batch', type=int, default=1, help="above 1: photos queued together are answered in one forward pass of up to this many (default: 1)")
+    a.add_argument('--concurrency', type=int, default=1, help="predictions running at once, each with its share of the CPU's threads (default: 1)")
+    a.add_argument('--batch', type=int, default=8, help="photos waiting in the queue are answered together, up to this many in one forward pass; 1: one at a time (default: 8, measured 1.3x the throughput of 1 with 8 clients on 2 CPU cores)")
     for sp in (e, p, i): sp.add_argument('--allow-pickle', action='store_true', help="accept a fastai export.pkl as MODEL. It is a pickle: loading it can run any code inside it, so only for files you trust")
     for sp in sub.choices.values(): sp.add_argument('-q', '--quiet', action='store_true', help="no progress bars or epoch table: only results and errors")
     return top
