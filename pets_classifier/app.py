@@ -31,7 +31,8 @@ def run_info(run:Path|str # a model folder: model.json, and config.json when `pe
     "Backbone, number of classes, and the validation accuracy and image count when the run recorded them."
     run = Path(run)
     meta = json.loads((run/SIDECAR).read_text())
-    cfg = json.loads((run/'config.json').read_text()) if (run/'config.json').is_file() else {}
+    try: cfg = json.loads((run/'config.json').read_text()) if (run/'config.json').is_file() else {}
+    except ValueError: cfg = {}  # a damaged config.json costs the accuracy line, not the page
     return dict(arch=meta['arch'], classes=len(meta['vocab']), accuracy=cfg.get('results', {}).get('accuracy'), n_valid=cfg.get('n_valid'))
 
 # %% ../nbs/05a_app.ipynb #8f72a99c
@@ -89,7 +90,7 @@ def classify(clf:Classifier, files:list, # uploaded files
     "`predict` on uploads after `inspect_image` refused what it would skip; `error` says why, `note` what was converted."
     found = [inspect_image(f, min_size=min_size) for f in files]
     refused = lambda x: x is not None and x.action == 'skip'
-    preds = iter(predict(clf, [f for f, x in zip(files, found) if not refused(x)], top_k=top_k, bs=max(1, len(files))))
+    preds = iter(predict(clf, [f for f, x in zip(files, found) if not refused(x)], top_k=top_k, bs=min(32, max(1, len(files)))))
     return [dict(file=str(f), error=f"{Path(f).name}: {x.problem} ({x.detail}). Please upload a photo (JPEG, PNG, ...) "
                                     f"at least {min_size} pixels a side.")
             if refused(x) else {**next(preds), 'note': f"{Path(f).name}: {x.problem}, converted to RGB." if x else ''}
@@ -118,6 +119,7 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
              batch:int=1 # above 1: Gradio answers up to this many queued photos in one forward pass
             ) -> gr.Blocks:
     "The Gradio page and HTTP API for the model in `run`: one photo (upload, drop, paste, webcam) or several at once."
+    run = Path(run).parent if Path(run).is_file() else Path(run)  # model.json or model.safetensors: its folder
     clf, info = load_model(run), run_info(run)
     acc = f", validation accuracy {info['accuracy']:.3f} on {info['n_valid']} images" if info['accuracy'] is not None else ''
     photos = partial(answer_photos, clf, top_k=top_k)
