@@ -34,9 +34,10 @@ def test_jupyterlab_serves_the_lesson_headless(tmp_path):
     "What the README command does, without a browser: JupyterLab on the lesson, fetched over HTTP."
     port = _free_port()
     cmd = lesson_command().rsplit('&& ', 1)[1].split()  # `jupyter lab --allow-root nbs/lessons/01_pets.ipynb`
+    log = open(tmp_path/'jupyter.log', 'w')  # a file, not a pipe: a chatty server never blocks on it
     server = subprocess.Popen([JUPYTER, *cmd[1:], '--no-browser', f'--port={port}', '--ip=127.0.0.1',
                                '--IdentityProvider.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True'],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                               env={'HOME': str(tmp_path), 'PATH': str(Path(sys.executable).parent), 'JUPYTER_CONFIG_DIR': str(tmp_path/'cfg')})
     base = f'http://127.0.0.1:{port}'
     try:
@@ -54,6 +55,8 @@ def test_jupyterlab_serves_the_lesson_headless(tmp_path):
         assert status == 200 and 'JupyterLab' in page
     finally:
         server.terminate()
-        try: out = server.communicate(timeout=20)[0]
-        except subprocess.TimeoutExpired: server.kill(); out = server.communicate()[0]
+        try: server.wait(timeout=20)
+        except subprocess.TimeoutExpired: server.kill(); server.wait()
+        log.close()
+    out = (tmp_path/'jupyter.log').read_text()
     assert 'Traceback' not in out, out[-2000:]
