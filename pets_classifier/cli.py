@@ -306,7 +306,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--resume', metavar='RUN', help="continue an interrupted run from its last epoch, with its settings")
     t.add_argument('--device', default='auto', help="auto (a GPU if there is one), cpu, cuda, cuda:1, ... (default: auto)")
     _labels(t)
-    t.add_argument('--arch', default='resnet34', help="torchvision or timm model name; efficientnet_lite0 needs no internet (default: resnet34)")
+    t.add_argument('--arch', default='resnet34', help="torchvision or timm model name; efficientnet_lite0, efficientnet_lite1 and efficientnet_lite2 need no internet (default: resnet34)")
     t.add_argument('--no-pretrained', action='store_true', help="start from random weights")
     t.add_argument('--freeze-epochs', type=int, help="stage 1 epochs, body frozen: passes over the cached features, or with --views 0 over the images (default: 15, or 4 with --views 0)")
     t.add_argument('--views', type=int, default=8, help="stage 1 on cached features: the frozen body sees each training image this many times, augmented anew, once; then only the head trains, --freeze-epochs passes over the features in seconds. 0: fastai's frozen epochs over the images (default: 8)")
