@@ -1,5 +1,5 @@
 "Shared fixtures: a synthetic sample, an offline environment, and one model trained by the `pets` command."
-import os, subprocess, sys
+import os, socket, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -36,3 +36,7 @@ def trained(pets, sample, tmp_path_factory):
     res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8,
                '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3, '--lr-find-iters', 12, '--out', out, check=0)
     return out, res
+
+def free_port() -> int:
+    "A TCP port on 127.0.0.1 that nothing listens on right now."
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]

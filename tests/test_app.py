@@ -6,12 +6,10 @@ import pytest
 pytest.importorskip('gradio', reason='the [app] extra is not installed')
 from gradio_client import Client, handle_file
 from pets_classifier.app import make_bad_uploads
-from conftest import PETS
+from conftest import PETS, free_port
 
 CHROMIUM = '/usr/bin/chromium'  # Debian's package; .ci/run installs it
 
-def free_port() -> int:
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def photo() -> Path:
     "A real photo that ships with matplotlib (Grace Hopper): not a pet, but a real-looking JPEG."

@@ -1,6 +1,7 @@
 "The lesson as a student opens it: the README's command starts JupyterLab on the lesson notebook."
-import json, re, socket, subprocess, sys, time, urllib.error, urllib.request
+import json, re, subprocess, sys, time, urllib.error, urllib.request
 from pathlib import Path
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 JUPYTER = str(Path(sys.executable).parent/'jupyter')
@@ -22,9 +23,6 @@ def test_lesson_extra_brings_jupyterlab():
     assert res.returncode == 0, res.stderr
     assert re.fullmatch(r'4\.\d+\.\d+\S*', res.stdout.strip()), res.stdout
 
-def _free_port() -> int:
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
 def _get(url:str) -> tuple:
     "(status, body) of a GET on loopback, bypassing any proxy."
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -32,7 +30,7 @@ def _get(url:str) -> tuple:
 
 def test_jupyterlab_serves_the_lesson_headless(tmp_path):
     "What the README command does, without a browser: JupyterLab on the lesson, fetched over HTTP."
-    port = _free_port()
+    port = free_port()
     cmd = lesson_command().rsplit('&& ', 1)[1].split()  # `jupyter lab --allow-root nbs/lessons/01_pets.ipynb`
     log = open(tmp_path/'jupyter.log', 'w')  # a file, not a pipe: a chatty server never blocks on it
     server = subprocess.Popen([JUPYTER, *cmd[1:], '--no-browser', f'--port={port}', '--ip=127.0.0.1',
