@@ -28,7 +28,7 @@ class LessonSetup:
     arch: str; size: int; bs: int; lr: float; freeze_epochs: int; epochs: int  # the first model
     big_arch: str; big_size: int; big_bs: int; accumulate: int; big_freeze_epochs: int; big_epochs: int  # the bigger model
     lr_find_iters: int  # mini-batches of each `lr_find` probe
-    minutes: float|None = None  # training time measured for this set-up on a 2-core CPU
+    minutes: float|None = None  # training time estimated from per-step speeds on 2 idle CPU cores (not timed end to end)
 
     def __str__(self):
         where = dict(gpu='GPU', cpu='No GPU: training on the CPU', sample='Synthetic sample (tests)')[self.where]
