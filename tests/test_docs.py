@@ -71,6 +71,11 @@ def test_no_broken_link_or_image(site):
     assert chk['pages'] == len(notebooks(NBS)) + 1  # and 404.html
     assert not chk['broken'], chk['broken'][:20]
     assert chk['links'] > 500
+    for md in site.rglob('*.html.md'):  # the Markdown copies: their links and images too
+        for url in re.findall(r'\]\(([^)\s]+)\)', md.read_text()):
+            if not urlsplit(url).scheme:
+                target = (md.parent/urlsplit(url).path).resolve()
+                assert target.is_file() and site.resolve() in target.parents, (md.relative_to(site), url)
     imgs = re.findall(r'<img [^>]*src="([^"]+)"', (site/'lessons/pets.html').read_text())
     assert len(imgs) >= 6 and all((site/'lessons'/src).stat().st_size > 10_000 for src in imgs)  # the saved figures
 
