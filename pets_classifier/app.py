@@ -114,11 +114,12 @@ def answer_table(clf:Classifier, files:list, # uploaded files
 def pets_app(run:Path|str, # a model folder written by `pets train` (model.safetensors + model.json)
              n_examples:int=6, # example photos to click, from `example_photos`
              top_k:int=3, # breeds shown per photo
-             batch:int=1 # above 1: Gradio answers up to this many queued photos in one forward pass
+             batch:int=1, # above 1: Gradio answers up to this many queued photos in one forward pass
+             precision:str='auto' # of the forward pass, as for `load_model`: bf16 where the CPU has bfloat16 units
             ) -> gr.Blocks:
     "The Gradio page and HTTP API for the model in `run`: one photo (upload, drop, paste, webcam) or several at once."
     run = Path(run).parent if Path(run).is_file() else Path(run)  # model.json or model.safetensors: its folder
-    clf, info = load_model(run), run_info(run)
+    clf, info = load_model(run, precision=precision), run_info(run)
     acc = f", validation accuracy {info['accuracy']:.3f} on {info['n_valid']} images" if info['accuracy'] is not None else ''
     photos = partial(answer_photos, clf, top_k=top_k)
     one = photos if batch > 1 else lambda payload: tuple(o[0] for o in photos([payload]))

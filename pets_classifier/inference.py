@@ -23,6 +23,7 @@ from fastprogress.fastprogress import progress_bar
 from . import __version__
 from .data import PetsError, label_images, PETS_PATTERN, valid_resize
 from .models import create_model
+from .train import resolve_precision
 
 # %% ../nbs/04_inference.ipynb #89204f1d
 FORMAT_VERSION = 1
@@ -62,6 +63,7 @@ class Classifier:
     arch: str
     resize: str = 'crop' # 'crop': centre square, resized; 'squish': whole image resized, then centre-cropped
     val_xtra: float = 0. # 'squish' resizes to `size` plus this fraction (rounded up to 8) first
+    precision: str = 'fp32' # arithmetic of the forward pass: 'fp32', or 'bf16'/'fp16' autocast (see `resolve_precision`)
 
     def preprocess(self, img:Image.Image) -> torch.Tensor:
         "The model's validation transforms (`valid_resize`) on one image: resize and crop, scale, normalise."
@@ -72,12 +74,18 @@ class Classifier:
         else: x = TF.resize(TF.center_crop(x, min(x.shape[-2:])), [self.size, self.size], antialias=True)
         return TF.normalize(TF.to_dtype(x, torch.float32, scale=True), self.mean, self.std)
 
+    def autocast(self) -> torch.autocast:
+        "A context in which the model's forward passes run in `precision` on its device (fp32: changes nothing)."
+        device = next(self.model.parameters()).device.type
+        return torch.autocast(device, dtype=torch.float16 if self.precision == 'fp16' else torch.bfloat16, enabled=self.precision != 'fp32')
+
     @torch.inference_mode()
     def probs(self, images:list) -> torch.Tensor:
         "Class probabilities for a list of PIL images, as one batch."
         x = torch.stack([self.preprocess(o) for o in images])
         x = x.to(next(self.model.parameters()).device, memory_format=torch.channels_last)
-        return self.model(x).float().softmax(-1).cpu()
+        with self.autocast(): logits = self.model(x)
+        return logits.float().softmax(-1).cpu()
 
 def _read_meta(folder:Path) -> dict:
     "The JSON sidecar in `folder`, checked."
@@ -92,24 +100,29 @@ def _read_meta(folder:Path) -> dict:
 
 def classifier_from_learner(learn) -> Classifier:
     "A `Classifier` running a fastai `Learner`'s model with its classes, input size and normalisation."
-    return Classifier(learn.model.eval(), **_inputs(learn), arch=getattr(learn, 'arch_name', type(learn.model).__name__))
+    return Classifier(learn.model.eval(), **_inputs(learn), arch=getattr(learn, 'arch_name', type(learn.model).__name__),
+                      precision=getattr(learn, 'precision', 'fp32'))
 
-def _load_pickle(path:Path, allow_pickle:bool, device:str) -> Classifier:
+def _load_pickle(path:Path, allow_pickle:bool, device:str, precision:str) -> Classifier:
     "A fastai `export.pkl`, only when `allow_pickle` says the file is trusted."
     if not allow_pickle:
         raise PetsError(f"{path} is a pickle (fastai's export.pkl): loading it can run any code stored in it. Use the "
                         f"model folder (model.safetensors + model.json) instead, or pass --allow-pickle if you trust this file.")
     warnings.warn(f"Unpickling {path} with fastai's load_learner: this runs code from the file.")
     from fastai.learner import load_learner
-    return classifier_from_learner(load_learner(path, cpu=device == 'cpu'))
+    learn = load_learner(path, cpu=device == 'cpu')
+    learn.precision = precision
+    return classifier_from_learner(learn)
 
 def load_model(path:Path|str, # a model folder, or its model.json or model.safetensors
                device:str='cpu', # where to run it
-               allow_pickle:bool=False # accept a fastai export.pkl (it can run code: only for trusted files)
+               allow_pickle:bool=False, # accept a fastai export.pkl (it can run code: only for trusted files)
+               precision:str='auto' # 'fp32', 'bf16', 'fp16' (GPU), or 'auto': bf16 where the CPU or GPU has bfloat16 units
               ) -> Classifier:
-    "Load a model written by `save_model`, without unpickling anything; it runs in channels-last memory format."
+    "Load a model written by `save_model`, without unpickling anything; it runs channels-last, in `precision`."
     path = Path(path)
-    if path.suffix in ('.pkl', '.pth', '.pt') and path.is_file(): return _load_pickle(path, allow_pickle, device)
+    precision = resolve_precision(precision, device)[0]
+    if path.suffix in ('.pkl', '.pth', '.pt') and path.is_file(): return _load_pickle(path, allow_pickle, device, precision)
     folder = path.parent if path.name in (WEIGHTS, SIDECAR) else path
     if not (folder/SIDECAR).is_file() or not (folder/WEIGHTS).is_file():
         raise PetsError(f"No model at {path}: expected {SIDECAR} and {WEIGHTS} there (written by `pets train`).")
@@ -122,7 +135,8 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
     except RuntimeError:
         raise PetsError(f"The weights in {folder/WEIGHTS} do not fit a {meta['arch']!r} with {len(meta['vocab'])} classes.") from None
     model = model.eval().to(device, memory_format=torch.channels_last)  # measured 14% faster at batch 1, 36% at 32 on CPU
-    return Classifier(model, **{k: meta[k] for k in ('vocab', 'size', 'mean', 'std', 'arch', 'resize', 'val_xtra') if k in meta})
+    return Classifier(model, **{k: meta[k] for k in ('vocab', 'size', 'mean', 'std', 'arch', 'resize', 'val_xtra') if k in meta},
+                      precision=precision)
 
 # %% ../nbs/04_inference.ipynb #977bdf09
 def open_image(path:Path|str) -> Image.Image:

@@ -18,6 +18,7 @@ from fastai.vision.all import (ClassificationInterpretation, DataBlock, ImageBlo
 
 from .data import PetsError, PETS_PATTERN, valid_item_tfm
 from .interpret import top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy
+from .train import use_precision
 from .inference import Classifier, library_versions, known_images, WEIGHTS, SIDECAR
 
 # %% ../nbs/05_report.ipynb #5c8ad2af
@@ -109,7 +110,7 @@ def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled ima
     block = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=clf.vocab)), get_y=imgs.labeller,
                       splitter=IndexSplitter([]), item_tfms=valid_item_tfm(clf.size, clf.resize, clf.val_xtra), batch_tfms=Normalize.from_stats(clf.mean, clf.std))
     dls = block.dataloaders(files, bs=bs, num_workers=0, device=next(clf.model.parameters()).device)
-    learn = Learner(dls, clf.model, loss_func=CrossEntropyLossFlat())
+    learn = use_precision(Learner(dls, clf.model, loss_func=CrossEntropyLossFlat()), clf.precision)  # as `clf.probs` runs
     return ClassificationInterpretation.from_learner(learn, dl=dls.test_dl(files, with_labels=True))
 
 # %% ../nbs/05_report.ipynb #98332320
