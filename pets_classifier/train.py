@@ -181,10 +181,12 @@ def _pool_split(learn:Learner) -> int:
     return 2
 
 def head_features(learn:Learner, views:int=8, # passes over the training images, each augmented anew
-                  bs:int=64 # batch size of the head's training
+                  bs:int=64, # batch size of the head's training
+                  pass_bs:int=None # images per forward pass of the body (default: 16 on a CPU, measured 1.3x faster than 32; the training batch on a GPU)
                  ) -> DataLoaders:
     "`DataLoaders` of the frozen body's pooled features: `views` augmented copies of each training image, validation once."
     body, pool = _body(learn), learn.model[1][:_pool_split(learn)]
+    pass_bs = pass_bs or (learn.dls.train.bs if _device_type(learn.dls) == 'cuda' else min(16, learn.dls.train.bs))
     precision = getattr(learn, 'precision', 'fp32')
     amp = dict(device_type=_device_type(learn.dls), enabled=precision != 'fp32',
                dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)  # as training would run the body
@@ -196,10 +198,11 @@ def head_features(learn:Learner, views:int=8, # passes over the training images,
                 for xb, yb in dl:
                     xs.append(pool(body(xb.as_subclass(torch.Tensor))).float()); ys.append(yb.as_subclass(torch.Tensor))
         return list(zip(torch.cat(xs).cpu(), torch.cat(ys).cpu()))
-    train = features(learn.dls.train.new(shuffle=False, drop_last=False), views)
+    train = features(learn.dls.train.new(shuffle=False, drop_last=False, bs=pass_bs), views)
+    valid = features(learn.dls.valid.new(bs=pass_bs), 1)
     dev = learn.dls.device
     return DataLoaders(DataLoader(train, bs=bs, shuffle=True, drop_last=len(train) > bs, device=dev),
-                       DataLoader(features(learn.dls.valid, 1), bs=2*bs, device=dev))
+                       DataLoader(valid, bs=2*bs, device=dev))
 
 @contextlib.contextmanager
 def head_only(learn:Learner, features:DataLoaders):
