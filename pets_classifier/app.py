@@ -18,7 +18,8 @@ import numpy as np, torch
 from PIL import Image
 from fastai.data.transforms import RandomSplitter
 
-from .data import PetsError, label_images
+from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXELS
+from .data import label_images
 from .check import inspect_image
 from .inference import load_model, predict, Classifier, WEIGHTS, SIDECAR
 from .report import write_json
@@ -55,7 +56,7 @@ def example_photos(run:Path|str, # a model or run folder
                    n:int=6 # at most this many
                   ) -> list:
     "Photos to click on the page: the files in `run/examples`, else validation images, one breed after another."
-    run = Path(run)
+    run, n = Path(run), COUNT.check('n', n)
     if (run/'examples').is_dir(): return sorted(p for p in (run/'examples').iterdir() if p.is_file())[:n]
     by_class = {}
     for f, label in valid_images(run): by_class.setdefault(label, f)
@@ -86,6 +87,7 @@ def classify(clf:Classifier, files:list, # uploaded files
              min_size:int=32 # smaller sides are refused, as `inspect_image` skips them
             ) -> list:
     "`predict` on uploads after `inspect_image` refused what it would skip; `error` says why, `note` what was converted."
+    top_k, min_size = TOP_K.check('top_k', top_k), PIXELS.check('min_size', min_size)
     found = [inspect_image(f, min_size=min_size) for f in files]
     refused = lambda x: x is not None and x.action == 'skip'
     preds = iter(predict(clf, [f for f, x in zip(files, found) if not refused(x)], top_k=top_k, bs=min(32, max(1, len(files)))))
@@ -118,6 +120,7 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
              precision:str='auto' # of the forward pass, as for `load_model`: bf16 where the CPU has bfloat16 units
             ) -> gr.Blocks:
     "The Gradio page and HTTP API for the model in `run`: one photo (upload, drop, paste, webcam) or several at once."
+    n_examples, top_k, batch = COUNT.check('n_examples', n_examples), TOP_K.check('top_k', top_k), QUEUE_BATCH.check('batch', batch)
     run = Path(run).parent if Path(run).is_file() else Path(run)  # model.json or model.safetensors: its folder
     clf, info = load_model(run, precision=precision), run_info(run)
     acc = f", validation accuracy {info['accuracy']:.3f} on {info['n_valid']} images" if info['accuracy'] is not None else ''
@@ -153,6 +156,8 @@ def serve(demo:gr.Blocks, # from `pets_app`
           **kwargs # passed to `launch`, e.g. prevent_thread_lock=True
          ):
     "Queue and launch `demo` with system fonts (nothing from a CDN), no analytics, uploads up to 50 MB."
+    if port is not None: PORT.check('port', port)
+    concurrency = CONCURRENCY.check('concurrency', concurrency)
     theme = gr.themes.Default(font=['ui-sans-serif', 'system-ui', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])
     if concurrency > 1: torch.set_num_threads(max(1, torch.get_num_threads() // concurrency))  # more torch threads than cores spin and wait
     demo.queue(default_concurrency_limit=concurrency)
@@ -174,7 +179,7 @@ def write_space(run:Path|str, # a model or run folder written by `pets train`
                 n_examples:int=6 # example photos copied into dest/examples
                ) -> Path:
     "Copy the model and example photos into `dest` and write its app.py and requirements.txt."
-    run, dest = Path(run), Path(dest)
+    run, dest, n_examples = Path(run), Path(dest), COUNT.check('n_examples', n_examples)
     if not (run/WEIGHTS).is_file() or not (run/SIDECAR).is_file(): raise PetsError(f"No model at {run}: expected {WEIGHTS} and {SIDECAR}.")
     (dest/'examples').mkdir(parents=True, exist_ok=True)
     for f in (WEIGHTS, SIDECAR): shutil.copy2(run/f, dest/f)

@@ -14,7 +14,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from fastcore.parallel import parallel
 
-from .data import PetsError, read_labels, PETS_PATTERN
+from .core import PetsError, PETS_PATTERN, Range, COUNT, ONE_OR_MORE, PIXELS, WORKERS
+from .data import read_labels
 
 # %% ../nbs/00a_check.ipynb #a82238b1
 SUFFIX_FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.gif': 'GIF', '.bmp': 'BMP', '.webp': 'WEBP', '.tif': 'TIFF', '.tiff': 'TIFF'}
@@ -63,6 +64,7 @@ class CheckReport:
 
     def summary(self, n_named:int=5) -> str:
         "What was found, naming up to `n_named` files per problem, and what will be done."
+        n_named = COUNT.check('n_named', n_named)
         lines = [f"Checked {self.n_files} files under {self.path}: {self.n_files - len(self.skipped)} usable "
                  f"({len(self.converted)} converted to RGB as they are read), {len(self.skipped)} skipped."]
         groups = defaultdict(list)
@@ -95,6 +97,8 @@ def check_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name',
                  n_workers:int=2 # threads decoding images
                 ) -> CheckReport:
     "Inspect every image under `path`; the report says which files training will use, convert or skip."
+    min_per_class, min_size = ONE_OR_MORE.check('min_per_class', min_per_class), PIXELS.check('min_size', min_size)
+    max_pixels, n_workers = Range(int, 1, 10**12).check('max_pixels', max_pixels), WORKERS.check('n_workers', n_workers)
     path = Path(path).expanduser()
     files, labels, _ = read_labels(path, pattern, label_from)  # the files and labels training would see
     findings = [Finding(f, 'name does not match the pattern', 'skip', f'pattern {pattern}') for f, l in zip(files, labels) if l is None]

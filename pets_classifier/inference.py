@@ -21,7 +21,8 @@ from fastai.vision.all import Normalize
 from fastprogress.fastprogress import progress_bar
 
 from . import __version__
-from .data import PetsError, label_images, PETS_PATTERN, valid_resize
+from .core import PetsError, PETS_PATTERN, BS, TOP_K
+from .data import label_images, valid_resize
 from .models import create_model
 from .train import resolve_precision
 
@@ -154,6 +155,7 @@ def predict(clf:Classifier, files:list, # image paths
             progress:bool=False # show a fastprogress bar over the batches
            ) -> list:
     "One dict per file: `file`, and `top` as [(class, probability), ...], or `error`."
+    top_k, bs = TOP_K.check('top_k', top_k), BS.check('bs', bs)
     results, starts = [], range(0, len(files), bs)
     for i in (progress_bar(starts, leave=False) if progress else starts):
         chunk, images = files[i:i+bs], []
@@ -179,6 +181,7 @@ def evaluate(clf:Classifier, path:Path|str, # folder of labelled images
              pattern:str=PETS_PATTERN, label_from:str='name', # how labels are read, as in `label_images`
              bs:int=32, progress:bool=False) -> dict:
     "Accuracy, error rate and counts of `clf` on the labelled images under `path`."
+    bs = BS.check('bs', bs)
     imgs, known = known_images(clf, path, pattern, label_from)
     res = predict(clf, [f for f, _ in known], top_k=1, bs=bs, progress=progress)
     scored = [(r['top'][0][0], l) for r, (_, l) in zip(res, known) if 'top' in r]

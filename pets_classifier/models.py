@@ -15,7 +15,7 @@ import torch, timm, torchvision
 from safetensors.torch import save_file
 from fastai.vision.all import create_timm_model, create_vision_model
 
-from .data import PetsError
+from .core import PetsError
 
 # %% ../nbs/01_models.ipynb #11237731
 OFFLINE_BACKBONES = {f'efficientnet_lite{i}': f'tf_efficientnet_lite{i}' for i in range(3)}

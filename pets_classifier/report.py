@@ -16,7 +16,8 @@ import torch
 from fastai.vision.all import (ClassificationInterpretation, DataBlock, ImageBlock, CategoryBlock, IndexSplitter,
     Normalize, Learner, CrossEntropyLossFlat)
 
-from .data import PetsError, PETS_PATTERN, valid_item_tfm
+from .core import PetsError, PETS_PATTERN, BS, ONE_OR_MORE
+from .data import valid_item_tfm
 from .interpret import top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy
 from .train import use_precision
 from .inference import Classifier, library_versions, known_images, WEIGHTS, SIDECAR
@@ -89,6 +90,7 @@ def write_interpretation(interp:ClassificationInterpretation, dest:Path,
                          top:int=12 # classes in the confusion matrix figure
                         ) -> list:
     "Interpretation figures and tables for `interp` in `dest`; returns the most confused (actual, predicted, count)."
+    k, top = ONE_OR_MORE.check('k', k), ONE_OR_MORE.check('top', top)
     dest, k = Path(dest), min(k, len(interp.losses))
     dest.mkdir(parents=True, exist_ok=True)
     save_figure(plot_top_losses(interp, k=k), dest/'top_losses.png')
@@ -105,6 +107,7 @@ def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled ima
                          pattern:str=PETS_PATTERN, label_from:str='name', # how labels are read, as in `label_images`
                          bs:int=32) -> ClassificationInterpretation:
     "fastai's `ClassificationInterpretation` of a loaded model on the labelled images under `path`."
+    bs = BS.check('bs', bs)
     imgs, known = known_images(clf, path, pattern, label_from)
     files = [f for f, _ in known]
     block = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=clf.vocab)), get_y=imgs.labeller,
