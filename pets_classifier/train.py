@@ -274,9 +274,11 @@ class _AfterTrainingEpoch(Callback):
 class StageTimes(Callback):
     "Add the seconds each `fit` takes to `learn.stage_seconds`, by stage ('head', 'frozen', 'unfrozen'); `lr_find` not counted."
     order = Recorder.order + 1
-    def before_fit(self): self.started = time.perf_counter()
+    def before_fit(self): self.started, self.trained = time.perf_counter(), False
+    def after_batch(self):
+        if self.training: self.trained = True
     def after_fit(self):
-        if hasattr(self.learn, 'lr_finder'): return
+        if hasattr(self.learn, 'lr_finder') or not self.trained: return  # lr_find, and validate or get_preds (no training batch)
         seconds = self.learn.__dict__.setdefault('stage_seconds', {})
         stage = stage_of(self.learn)
         seconds[stage] = round(seconds.get(stage, 0) + time.perf_counter() - self.started, 1)
