@@ -200,6 +200,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'pets_classifier.train.EpochCheckpoint.epoch_done': ( 'train.html#epochcheckpoint.epoch_done',
                                                                                              'pets_classifier/train.py'),
                                        'pets_classifier.train.StageTimes': ('train.html#stagetimes', 'pets_classifier/train.py'),
+                                       'pets_classifier.train.StageTimes.after_batch': ( 'train.html#stagetimes.after_batch',
+                                                                                         'pets_classifier/train.py'),
                                        'pets_classifier.train.StageTimes.after_fit': ( 'train.html#stagetimes.after_fit',
                                                                                        'pets_classifier/train.py'),
                                        'pets_classifier.train.StageTimes.before_fit': ( 'train.html#stagetimes.before_fit',

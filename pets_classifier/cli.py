@@ -127,10 +127,10 @@ def _resume_args(args) -> argparse.Namespace:
     except (ValueError, KeyError, TypeError, AttributeError):
         raise PetsError(f"{run/'config.json'} is damaged: the run cannot be resumed. Start it again with --out {run} --overwrite.") from None
     written = versions.get('pets_classifier') if isinstance(versions, dict) else None
-    if written != __version__:
-        raise PetsError(f"--resume {run}: the run was written by pets_classifier {written or 'of an unknown version'} and this is "
+    if written is not None and written != __version__:  # runs record the version they were written by
+        raise PetsError(f"--resume {run}: the run was written by pets_classifier {written} and this is "
                         f"{__version__}; its checkpoint and settings may not mean the same here. Resume it with pets_classifier "
-                        f"{written or 'of that version'}, or start it again with --out {run} --overwrite.")
+                        f"{written}, or start it again with --out {run} --overwrite.")
     actions = {a.dest: a for a in _subparser('train')._actions if a.option_strings and a.dest != 'help'}
     defaults, same = vars(parser().parse_args(['train'])), lambda k, a, b: a == b or k in ('data', 'out') and Path(a).expanduser().absolute() == Path(b).expanduser().absolute()
     clash = [k for k, v in vars(args).items() if k in actions and k not in ('resume', 'quiet', 'overwrite') and v != defaults[k]
@@ -273,11 +273,12 @@ def train(args):
     if isinstance(args.lr, str) and not _lr_find_iters(args):
         raise PetsError(f"--lr {args.lr} needs lr_find: leave --lr-find-iters above 0.")
     from pets_classifier.train import (pets_learner, two_stage, EpochCSV, EpochCheckpoint, StageTimes, distributed_ctx,
-                                       head_features, head_only, resumes_stage2)
+                                       head_features, head_only, resumes_stage2, resolve_precision)
     from pets_classifier.models import resolve_arch
     from pets_classifier.report import run_config, write_json, save_figure, plot_batch
     if first and not resumed: _check_run_folder(out, args.overwrite)
     device = _device(args.device)
+    resolve_precision(args.precision, device)  # fp16 on a CPU fails here, before the images are read
     resolve_arch(args.arch, not args.no_pretrained)  # an unknown name fails here, before the images are read
     dls, settings, checked = _prepare(args, device, processes)
     timer.done('check')
