@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SUGGESTIONS', 'CHECKPOINT', 'PRECISION_HELP', 'train', 'check', 'evaluate', 'predict', 'interpret', 'report', 'app',
-           'parser', 'main']
+           'parser', 'main', 'PRECISIONS']
 
 # %% ../nbs/06_cli.ipynb #090e99dd
 import argparse, contextlib, json, os, re, shutil, sys, time, warnings
@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__
 from .core import (PetsError, PETS_PATTERN, PRECISIONS, Range, Text, Regex, EPOCHS, VIEWS, LR, LR_FIND_ITERS, SIZE,
     TRAIN_BS, ACCUMULATE, SEED, SHARE, WORKERS, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
+_all_ = ['PRECISIONS']  # from `pets_classifier.core`; importable from here as before
 
 # %% ../nbs/06_cli.ipynb #3fa114ce
 def _interactive() -> bool: return sys.stdout.isatty()
