@@ -9,7 +9,7 @@ bf16 (fp16 where the GPU lacks bf16) mixed precision, channels-last. Both unfroz
 speed and memory do not depend on the weights). Without a GPU it says so and stops, unless --device cpu is given
 (a quick check that the code paths run; no memory figures).
 """
-import argparse, os, time, warnings
+import argparse, time, warnings
 warnings.filterwarnings('ignore')
 
 def epoch_images_per_s(learn, epochs:int) -> float:

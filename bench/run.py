@@ -23,7 +23,7 @@ def main():
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         print(res.stdout, end='', flush=True)
         if res.returncode: failed.append(name)
-        summary += [l for l in res.stdout.splitlines() if 'target' in l or l.startswith('GPU path')]
+        summary += [l for l in res.stdout.splitlines() if 'target' in l or 'stages' in l or l.startswith('GPU path')]
     print('\n== summary (ours beside stock fastai, same run)\n' + '\n'.join(summary))
     if failed: sys.exit(f"failed: {', '.join(failed)}")
 

@@ -115,6 +115,11 @@ def _load_pickle(path:Path, allow_pickle:bool, device:str, precision:str) -> Cla
     learn.precision = precision
     return classifier_from_learner(learn)
 
+def _cast_weights(model:torch.nn.Module, dtype:torch.dtype):
+    "Cast the weights autocast would cast at every call (convolutions, linear layers) once; norms stay fp32, as under autocast."
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)): m.to(dtype)  # measured at one photo: 12.7 ms a pass, 10.5 cast once
+
 def load_model(path:Path|str, # a model folder, or its model.json or model.safetensors
                device:str='cpu', # where to run it
                allow_pickle:bool=False, # accept a fastai export.pkl (it can run code: only for trusted files)
@@ -136,6 +141,7 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
     except RuntimeError:
         raise PetsError(f"The weights in {folder/WEIGHTS} do not fit a {meta['arch']!r} with {len(meta['vocab'])} classes.") from None
     model = model.eval().to(device, memory_format=torch.channels_last)  # measured 14% faster at batch 1, 36% at 32 on CPU
+    if precision == 'bf16': _cast_weights(model, torch.bfloat16)
     return Classifier(model, **{k: meta[k] for k in ('vocab', 'size', 'mean', 'std', 'arch', 'resize', 'val_xtra') if k in meta},
                       precision=precision)
 

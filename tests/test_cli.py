@@ -1,6 +1,5 @@
 "The `pets` command end to end, on the synthetic sample, offline."
 import csv, json
-from pathlib import Path
 from PIL import Image
 import pytest
 
@@ -14,8 +13,13 @@ def test_train_writes_model_and_metrics(trained):
     meta = json.loads((out/'model.json').read_text())
     assert meta['arch'] == 'efficientnet_lite0' and meta['size'] == 64 and len(meta['vocab']) == 4
     assert (meta['resize'], meta['val_xtra']) == ('squish', 0.14)
-    config = json.loads((out/'config.json').read_text())['settings']
-    assert (config['views'], config['precision'], config['accumulate']) == (8, 'fp32', 1)
+    config = json.loads((out/'config.json').read_text())
+    settings, seconds = config['settings'], config['results']['seconds_by_stage']
+    from pets_classifier.train import cpu_bf16
+    assert (settings['views'], settings['precision'], settings['accumulate']) == (8, 'bf16' if cpu_bf16() else 'fp32', 1)
+    assert settings['precision_why'].startswith('auto: this CPU has') and settings['channels_last'] is True
+    assert list(seconds) == ['check', 'model', 'features', 'lr_find', 'head', 'unfrozen', 'finish'], seconds
+    assert all(v >= 0 for v in seconds.values()) and sum(seconds.values()) <= config['results']['seconds'] + 0.1 * len(seconds)  # each rounded to 0.1 s
 
 def test_train_frozen_epochs_and_accumulation(pets, sample, tmp_path):
     "--views 0: fastai's frozen epochs over the images; --accumulate 2: batches of 4 adding up to steps of 8."
@@ -28,6 +32,28 @@ def test_train_frozen_epochs_and_accumulation(pets, sample, tmp_path):
     res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--precision', 'fp16', '--out', tmp_path/'fp16')
     assert res.returncode == 2 and 'runs on a GPU' in res.stderr and 'Traceback' not in res.stderr
     assert not (tmp_path/'fp16').exists()  # nothing written
+
+def test_cpu_without_bfloat16_units_trains_in_fp32(sample, tmp_path, monkeypatch):
+    "The capability check forced to 'no bfloat16 units': auto picks fp32, says why, and so does a model loaded there."
+    from pets_classifier import cli, train
+    from pets_classifier.inference import load_model
+    monkeypatch.setattr(train, 'cpu_bf16', lambda: False)
+    out = tmp_path/'no-bf16'
+    assert cli.main(['train', '--data', str(sample), '--arch', 'efficientnet_lite0', '--size', '64', '--bs', '8', '--device', 'cpu',
+                     '--freeze-epochs', '1', '--epochs', '1', '--lr-find-iters', '0', '--quiet', '--out', str(out)]) == 0
+    settings = json.loads((out/'config.json').read_text())['settings']
+    assert (settings['precision'], settings['precision_why']) == ('fp32', 'auto: this CPU has no bfloat16 units, where bf16 would be slower than fp32')
+    assert load_model(out).precision == 'fp32'
+    monkeypatch.setattr(train, 'cpu_bf16', lambda: True)
+    assert load_model(out).precision == 'bf16'
+
+def test_predict_precisions(pets, trained, sample):
+    "fp32 and bf16 give the same top class on the sample; fp16 on a CPU is one clear line."
+    top = lambda p: [json.loads(l)['top'][0][0] for l in pets('predict', trained[0], sample, '--json', '--precision', p, check=0).stdout.splitlines()]
+    fp32, bf16 = top('fp32'), top('bf16')
+    assert len(fp32) == 32 and sum(a == b for a, b in zip(fp32, bf16)) >= 31
+    res = pets('predict', trained[0], sample, '--precision', 'fp16')
+    assert res.returncode == 2 and res.stderr.strip().count('\n') == 0 and 'runs on a GPU' in res.stderr
 
 def test_evaluate_json(pets, trained, sample):
     res = json.loads(pets('evaluate', trained[0], '--data', sample, '--json', check=0).stdout)

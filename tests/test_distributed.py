@@ -1,5 +1,5 @@
 "Two processes on the CPU (gloo), started by torchrun as a user would start them on two GPUs (issue 6)."
-import csv, json, os, shutil, subprocess, sys
+import csv, json, subprocess, sys
 from pathlib import Path
 import pytest
 

@@ -1,5 +1,5 @@
 "README.md is made from nbs/index.ipynb, and CI runs the test command it shows."
-import subprocess, sys
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 "Bad input, interruptions and untrusted files (issue 5): every bad file is made here, with PIL or by hand."
-import csv, json, os, pickle, shutil, signal, subprocess, sys, time
+import csv, json, pickle, shutil, signal, subprocess, time
 from pathlib import Path
 from PIL import Image
 import pytest
