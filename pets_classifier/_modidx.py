@@ -120,6 +120,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                 'pets_classifier/inference.py'),
                                            'pets_classifier.inference.Classifier.probs': ( 'inference.html#classifier.probs',
                                                                                            'pets_classifier/inference.py'),
+                                           'pets_classifier.inference._cast_weights': ( 'inference.html#_cast_weights',
+                                                                                        'pets_classifier/inference.py'),
                                            'pets_classifier.inference._inputs': ('inference.html#_inputs', 'pets_classifier/inference.py'),
                                            'pets_classifier.inference._load_pickle': ( 'inference.html#_load_pickle',
                                                                                        'pets_classifier/inference.py'),
