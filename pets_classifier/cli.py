@@ -106,7 +106,6 @@ CHECKPOINT = 'checkpoint.safetensors'
 
 def _option(dest:str) -> str: return '--' + dest.replace('_', '-')
 
-def _subparser(name:str) -> argparse.ArgumentParser: return parser()._subparsers._group_actions[0].choices[name]
 
 def _check_setting(action, value):
     "A setting read back from a run's config.json, checked as its option checks it; a `ValueError` if not allowed."
@@ -132,8 +131,9 @@ def _resume_args(args) -> argparse.Namespace:
         raise PetsError(f"--resume {run}: the run was written by pets_classifier {written} and this is "
                         f"{__version__}; its checkpoint and settings may not mean the same here. Resume it with pets_classifier "
                         f"{written}, or start it again with --out {run} --overwrite.")
-    actions = {a.dest: a for a in _subparser('train')._actions if a.option_strings and a.dest != 'help'}
-    defaults, same = vars(parser().parse_args(['train'])), lambda k, a, b: a == b or k in ('data', 'out') and Path(a).expanduser().absolute() == Path(b).expanduser().absolute()
+    top = parser()
+    actions = {a.dest: a for a in top._subparsers._group_actions[0].choices['train']._actions if a.option_strings and a.dest != 'help'}
+    defaults, same = vars(top.parse_args(['train'])), lambda k, a, b: a == b or k in ('data', 'out') and Path(a).expanduser().absolute() == Path(b).expanduser().absolute()
     clash = [k for k, v in vars(args).items() if k in actions and k not in ('resume', 'quiet', 'overwrite') and v != defaults[k]
              and not same(k, v, settings.get(k, run if k == 'out' else None))]
     if clash:
@@ -239,6 +239,9 @@ class _Stopwatch:
     def done(self, what:str):
         now = time.perf_counter()
         self.seconds[what] = round(self.seconds.get(what, 0) + now - self.last, 1); self.last = now
+    def add(self, seconds:dict):
+        "Take `seconds` timed elsewhere (the stages of training, by `StageTimes`); the next mark counts from now."
+        self.seconds.update(seconds); self.last = time.perf_counter()
 
 def _finish(learn, out:Path, config:dict, args, started:float, timer:_Stopwatch):
     "Save the model and write the record: figures, interpretation, results, report (and how long each part took)."
@@ -322,8 +325,7 @@ def train(args):
     except KeyboardInterrupt:
         if first: _interrupted(out)
         raise
-    timer.done('training'); del timer.seconds['training']
-    timer.seconds.update(getattr(learn, 'stage_seconds', {}))  # stage 1 and 2 apart (`StageTimes`)
+    timer.add(getattr(learn, 'stage_seconds', {}))  # stage 1 and 2 apart
     if first: _finish(learn, out, config, args, t0, timer)
 
 def check(args):

@@ -24,7 +24,7 @@ from . import __version__
 from .core import PetsError, PETS_PATTERN, BS, TOP_K
 from .data import label_images, valid_resize
 from .models import create_model
-from .train import resolve_precision
+from .train import resolve_precision, precision_autocast
 
 # %% ../nbs/04_inference.ipynb #89204f1d
 FORMAT_VERSION = 1
@@ -77,8 +77,7 @@ class Classifier:
 
     def autocast(self) -> torch.autocast:
         "A context in which the model's forward passes run in `precision` on its device (fp32: changes nothing)."
-        device = next(self.model.parameters()).device.type
-        return torch.autocast(device, dtype=torch.float16 if self.precision == 'fp16' else torch.bfloat16, enabled=self.precision != 'fp32')
+        return precision_autocast(next(self.model.parameters()).device.type, self.precision)
 
     @torch.inference_mode()
     def probs(self, images:list) -> torch.Tensor:
