@@ -389,6 +389,7 @@ def app(args):
         raise PetsError('pets app needs Gradio, which is not installed: pip install -e ".[app]" '
                         '(or pip install "pets-classifier[app]")') from None
     demo = pets_app(args.run, n_examples=args.examples, top_k=args.top_k, batch=args.batch, precision=args.precision)
+    if hasattr(sys.stdout, 'reconfigure'): sys.stdout.reconfigure(line_buffering=True)  # Gradio prints the URL, then serves: show it at once in a pipe or log file too
     try: serve(demo, args.host, args.port, share=args.share, concurrency=args.concurrency, quiet=args.quiet)
     except OSError as e: raise PetsError(f"Cannot serve on {args.host}:{args.port}: {e}") from None
 
