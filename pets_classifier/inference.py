@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'SIDECAR', 'library_versions', 'save_model', 'Classifier', 'classifier_from_learner',
-           'load_model', 'open_image', 'predict', 'known_images', 'evaluate']
+           'load_model', 'known_images', 'evaluate', 'open_image', 'predict']
 
 # %% ../nbs/04_inference.ipynb #71ab556b
-import json, math, platform, warnings
+import json, platform, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +18,14 @@ from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
 import fastai, timm
 from fastai.vision.all import Normalize
-from fastprogress.fastprogress import progress_bar
 
 from . import __version__
-from .core import PetsError, PETS_PATTERN, BS, TOP_K
+from .core import PetsError, PETS_PATTERN, BS
 from .data import label_images, valid_resize
 from .models import create_model
 from .train import resolve_precision, precision_autocast
+from .runtime import open_image, valid_image, predict
+_all_ = ['open_image', 'predict']  # from `pets_classifier.runtime` (no torch): importable from here as before
 
 # %% ../nbs/04_inference.ipynb #89204f1d
 FORMAT_VERSION = 1
@@ -67,12 +68,8 @@ class Classifier:
     precision: str = 'fp32' # arithmetic of the forward pass: 'fp32', or 'bf16'/'fp16' autocast (see `resolve_precision`)
 
     def preprocess(self, img:Image.Image) -> torch.Tensor:
-        "The model's validation transforms (`valid_resize`) on one image: resize and crop, scale, normalise."
-        x = TF.pil_to_tensor(img.convert('RGB'))
-        if self.resize == 'squish':
-            side = self.size + math.ceil(self.size * self.val_xtra / 8) * 8  # fastai's RandomResizedCrop rule
-            x = TF.center_crop(TF.resize(x, [side, side], antialias=True), [self.size, self.size])
-        else: x = TF.resize(TF.center_crop(x, min(x.shape[-2:])), [self.size, self.size], antialias=True)
+        "The validation transform (`valid_image`, the pixels `pets export`'s ONNX model takes), scaled and normalised."
+        x = torch.from_numpy(valid_image(img.convert('RGB'), self.size, self.resize, self.val_xtra).copy()).permute(2, 0, 1)
         return TF.normalize(TF.to_dtype(x, torch.float32, scale=True), self.mean, self.std)
 
     def autocast(self) -> torch.autocast:
@@ -143,36 +140,6 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
     if precision == 'bf16': _cast_weights(model, torch.bfloat16)
     return Classifier(model, **{k: meta[k] for k in ('vocab', 'size', 'mean', 'std', 'arch', 'resize', 'val_xtra') if k in meta},
                       precision=precision)
-
-# %% ../nbs/04_inference.ipynb #977bdf09
-def open_image(path:Path|str) -> Image.Image:
-    "Open any image PIL can read (whatever its suffix) as RGB, or raise `PetsError` saying why not."
-    try:
-        with Image.open(path) as img:
-            if img.mode.startswith('I;16'): img = img.point(lambda v: v / 256)  # 16-bit to 8: PIL's convert would clip it to white
-            return img.convert('RGB')
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise PetsError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
-
-def predict(clf:Classifier, files:list, # image paths
-            top_k:int=3, # classes to return per image
-            bs:int=32, # images per forward pass
-            progress:bool=False # show a fastprogress bar over the batches
-           ) -> list:
-    "One dict per file: `file`, and `top` as [(class, probability), ...], or `error`."
-    top_k, bs = TOP_K.check('top_k', top_k), BS.check('bs', bs)
-    results, starts = [], range(0, len(files), bs)
-    for i in (progress_bar(starts, leave=False) if progress else starts):
-        chunk, images = files[i:i+bs], []
-        for f in chunk:
-            try: images.append(open_image(f)); results.append(dict(file=str(f)))
-            except PetsError as e: results.append(dict(file=str(f), error=str(e)))
-        if not images: continue
-        probs = clf.probs(images).topk(min(top_k, len(clf.vocab)))
-        readable = [r for r in results[i:] if 'error' not in r]
-        for r, p, idx in zip(readable, probs.values.tolist(), probs.indices.tolist()):
-            r['top'] = [(clf.vocab[j], v) for j, v in zip(idx, p)]
-    return results
 
 # %% ../nbs/04_inference.ipynb #bf0563c9
 def known_images(clf:Classifier, path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name') -> tuple:
