@@ -22,6 +22,7 @@ from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXEL
 from .data import label_images
 from .check import inspect_image
 from .inference import load_model, predict, Classifier, WEIGHTS, SIDECAR
+from .runtime import OnnxClassifier, load_onnx
 from .report import write_json
 
 # %% ../nbs/05a_app.ipynb #96a164c7
@@ -113,7 +114,13 @@ def answer_table(clf:Classifier, files:list, # uploaded files
     return rows, '\n'.join(f"- {m}" for r in res if (m := r.get('error') or r.get('note')))
 
 # %% ../nbs/05a_app.ipynb #67188100
-def pets_app(run:Path|str, # a model folder written by `pets train` (model.safetensors + model.json)
+def _classifier(model:Path, precision:str) -> tuple:
+    "The classifier in `model` (a model folder, one of its files, or a .onnx file from `pets export`) and its folder."
+    if model.suffix == '.onnx': return load_onnx(model), model.parent  # onnxruntime: the file's own precision
+    folder = model.parent if model.is_file() else model  # model.json or model.safetensors: its folder
+    return load_model(folder, precision=precision), folder
+
+def pets_app(run:Path|str, # a model folder written by `pets train` (model.safetensors + model.json), or its model.onnx
              n_examples:int=6, # example photos to click, from `example_photos`
              top_k:int=3, # breeds shown per photo
              batch:int=1, # above 1: Gradio answers up to this many queued photos in one forward pass
@@ -121,13 +128,14 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
             ) -> gr.Blocks:
     "The Gradio page and HTTP API for the model in `run`: one photo (upload, drop, paste, webcam) or several at once."
     n_examples, top_k, batch = COUNT.check('n_examples', n_examples), TOP_K.check('top_k', top_k), QUEUE_BATCH.check('batch', batch)
-    run = Path(run).parent if Path(run).is_file() else Path(run)  # model.json or model.safetensors: its folder
-    clf, info = load_model(run, precision=precision), run_info(run)
+    clf, run = _classifier(Path(run), precision)
+    info = run_info(run) if (run/SIDECAR).is_file() else dict(arch=clf.arch, classes=len(clf.vocab), accuracy=None)
+    kind = f" (ONNX, {clf.precision})" if isinstance(clf, OnnxClassifier) else ''
     acc = f", validation accuracy {info['accuracy']:.3f} on {info['n_valid']} images" if info['accuracy'] is not None else ''
     photos = partial(answer_photos, clf, top_k=top_k)
     one = photos if batch > 1 else lambda payload: tuple(o[0] for o in photos([payload]))
     with gr.Blocks(title='Pet breed classifier', analytics_enabled=False) as demo:
-        gr.Markdown(f"# Pet breed classifier\nModel: **{info['arch']}**, {info['classes']} breeds{acc}.")
+        gr.Markdown(f"# Pet breed classifier\nModel: **{info['arch']}**{kind}, {info['classes']} breeds{acc}.")
         with gr.Tab('One photo'):
             with gr.Row():
                 image = gr.Image(type='filepath', sources=['upload', 'webcam', 'clipboard'], label='Photo')
