@@ -163,15 +163,3 @@ def test_names_from_files_stay_inside_the_run_folder(pets, sample, tmp_path):
     assert all(p == out or out in p.parents for p in new), sorted(map(str, new - {out}))
     page = (out/'report.html').read_text()
     assert '<img src=x' not in page and '&lt;img src=x onerror=alert(1)&gt;' in page
-
-def test_resume_of_a_run_from_before_cached_features(tmp_path):
-    "A run folder written before --views and --bn-stats existed resumes the way it was training: fastai's frozen epochs."
-    from pets_classifier.cli import parser, _resume_args
-    run = tmp_path/'old'; run.mkdir()
-    (run/'checkpoint.safetensors').write_bytes(b'')  # only its presence is checked here
-    (run/'config.json').write_text(json.dumps({'settings': {'epochs': 3, 'lr': 3e-3, 'lr_max': 3e-4}}))
-    args = _resume_args(parser().parse_args(['train', '--resume', str(run)]))
-    assert (args.views, args.bn_stats, args.epochs, args.lr_max) == (0, True, 3, 3e-4)
-    (run/'config.json').write_text(json.dumps({'settings': {'views': 8, 'bn_stats': False}}))
-    args = _resume_args(parser().parse_args(['train', '--resume', str(run)]))
-    assert (args.views, args.bn_stats) == (8, False)
