@@ -526,7 +526,7 @@ def _kept_as_it_was(out:Path, new:bool):
         elif new: _clear_run(out)
         raise
 
-# %% ../nbs/06_cli.ipynb #b4ae2c1a
+# %% ../nbs/06_cli.ipynb #1892cbbb
 def _interrupted(out:Path):
     "After Ctrl-C: redraw what the run folder can show, and say how to go on."
     from pets_classifier.report import save_figure, plot_metrics, write_report
@@ -534,6 +534,11 @@ def _interrupted(out:Path):
     write_report(out)
     how = f"; continue with: pets train --resume {out}" if (out/CHECKPOINT).exists() else ''
     print(f"pets: the run so far (config, metrics, report) is in {out}{how}", file=sys.stderr)
+
+def _alone():
+    "After training in several processes, the first goes on alone to write the record."
+    from pets_classifier.train import alone
+    return alone()
 
 def _two_stages(learn, args, lr:float, lr_max:float, features, resume:Path|None, first:bool):
     "Train both stages (from `resume`'s checkpoint if given); after Ctrl-C the first process saves what it can."
@@ -566,7 +571,7 @@ def _finish(learn, out:Path, config:dict, args, started:float, timer:_Stopwatch)
     if pairs and not args.quiet: print('most confused: ' + ', '.join(f"{a} as {p} ({n})" for a, p, n in pairs[:3]))
     print(f"model and run record in {out}; report: {write_report(out)}")
 
-# %% ../nbs/06_cli.ipynb #cba1bcc9
+# %% ../nbs/06_cli.ipynb #829f4a82
 @_runs('train')
 def train_cmd(args):
     "Run the two-stage recipe; write the model, the run's record and report.html to --out."
@@ -584,7 +589,8 @@ def train_cmd(args):
         else: config = dict(settings={**settings, 'lr': args.lr, 'lr_max': args.lr_max})
     _two_stages(learn, args, config['settings']['lr'], config['settings']['lr_max'], features, resume, first)
     timer.add(getattr(learn, 'stage_seconds', {}))  # stage 1 and 2 apart
-    if first: _finish(learn, out, config, args, started, timer)
+    if not first: return
+    with _alone() if processes > 1 else contextlib.nullcontext(): _finish(learn, out, config, args, started, timer)
 
 # %% ../nbs/06_cli.ipynb #047fc108
 @_runs('evaluate')
