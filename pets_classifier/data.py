@@ -20,7 +20,15 @@ from fastai.vision.all import (untar_data, URLs, fastai_cfg, get_image_files, Da
     RandomSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats, RegexLabeller, parent_label, using_attr,
     RandTransform, TensorImage, logit)
 import torch, torch.nn.functional as F
-from fastai.vision.augment import flip_mat, rotate_mat, zoom_mat, find_coeffs, _WarpCoord, _BrightnessLogit, _ContrastLogit
+from fastai.vision.augment import flip_mat, rotate_mat, zoom_mat, find_coeffs
+# Private names of the libraries pinned in pyproject.toml, in this one place: not part of their public API, so they
+# may change in any release; on an upgrade check these first. From fastai 2.8.12 (the pinned `fastai==2.8.12`):
+from fastai.vision.augment import _WarpCoord, _BrightnessLogit, _ContrastLogit  # `PetsAugment`'s warp and lighting
+# From torch (tested up to 2.14.1): the base class of every batch-norm layer (`pets_classifier.train` keeps the
+# body's in eval mode). Used by attribute elsewhere: fastai's `DistributedDL._broadcast`, replaced while
+# `train.distributed_ctx` runs, and torch's `torch.cpu._is_avx512_bf16_supported` and `_is_amx_tile_supported`
+# (`train.cpu_bf16`).
+from torch.nn.modules.batchnorm import _BatchNorm  # noqa: F401 (used by pets_classifier.train)
 
 from .core import PetsError, PETS_PATTERN, Range, SHARE, SEED, SIZE, TRAIN_BS, WORKERS, ONE_OR_MORE
 _all_ = ['PetsError', 'PETS_PATTERN']  # defined in `pets_classifier.core`; importable from here as before

@@ -7,7 +7,7 @@ __all__ = ['backbone_stats', 'match_normalisation', 'cpu_bf16', 'resolve_precisi
            'use_precision', 'pets_learner', 'find_lr', 'save_weights', 'load_weights', 'fit_frozen',
            'BodyBatchNormEval', 'fit_unfrozen', 'head_features', 'head_only', 'fit_head', 'resumes_stage2', 'two_stage',
            'stage_of', 'StageTimes', 'EpochCSV', 'save_checkpoint', 'checkpoint_position', 'load_checkpoint',
-           'EpochCheckpoint', 'distributed_state', 'distributed_ctx', 'PRECISIONS']
+           'EpochCheckpoint', 'distributed_state', 'distributed_ctx', 'alone', 'PRECISIONS']
 
 # %% ../nbs/02_train.ipynb #0ef69bbf
 import contextlib, csv, functools, json, math, os, random, time
@@ -24,6 +24,7 @@ from fastai.vision.all import (vision_learner, Learner, Normalize, error_rate, a
 from .core import PetsError, PRECISIONS, Range, EPOCHS, LR, LR_RATIO, ACCUMULATE, TRAIN_BS, BS
 _all_ = ['PRECISIONS']  # defined in `pets_classifier.core`; importable from here as before
 from .models import resolve_arch, weights_download
+from .data import _BatchNorm  # a private name: see the note where data imports it
 
 # %% ../nbs/02_train.ipynb #c28e7f91
 def backbone_stats(learn:Learner) -> tuple:
@@ -40,6 +41,7 @@ def _device_type(dls) -> str:
     "'cuda' or 'cpu' for `dls`, whose `device` fastai keeps as given: a `torch.device` or a string ('cpu', 'cuda:1')."
     return torch.device(dls.device).type
 
+# %% ../nbs/02_train.ipynb #b3b0501a
 def cpu_bf16() -> bool:
     "Has this CPU bfloat16 units (AVX-512 BF16 or AMX, as torch reports them), where bf16 autocast beats fp32?"
     try: return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
@@ -67,6 +69,7 @@ def resolve_precision(precision:str, # one of `PRECISIONS`
         return 'fp32', 'auto: this CPU has no bfloat16 units, where bf16 would be slower than fp32'
     return precision, 'asked for' + ('' if precision == 'fp32' or units else ' (this CPU has no bfloat16 units: slower than fp32)')
 
+# %% ../nbs/02_train.ipynb #55f012a7
 def precision_autocast(device_type:str, # 'cpu' or 'cuda'
                        precision:str # 'fp32', 'fp16' or 'bf16', as `resolve_precision` gives it
                       ) -> torch.autocast:
@@ -86,6 +89,7 @@ def use_precision(learn:Learner, precision:str) -> Learner:
     if _device_type(learn.dls) == 'cuda': return learn.to_fp16() if precision == 'fp16' else learn.to_bf16()
     return learn.add_cb(CPUMixedPrecision())
 
+# %% ../nbs/02_train.ipynb #ba8878d7
 def pets_learner(dls, # DataLoaders, e.g. from `pets_dataloaders`
                  arch:str='resnet34', # backbone name: torchvision, timm, or 'efficientnet_lite0' (offline)
                  pretrained:bool=True, # start from ImageNet weights
@@ -149,6 +153,7 @@ def load_weights(learn:Learner, name:str) -> Learner:
     learn.model.load_state_dict(load_file(str(src), device=str(learn.dls.device)))
     return learn
 
+# %% ../nbs/02_train.ipynb #a67d8f3a
 def _lr(name:str, lr):
     "A learning rate in `LR`, or fastai's `slice` of two; a `PetsError` naming `name` otherwise."
     if isinstance(lr, slice): return slice(*(None if v is None else LR.check(name, v) for v in (lr.start, lr.stop)))
@@ -164,6 +169,7 @@ def fit_frozen(learn:Learner, epochs:int=4, lr:float=1e-3, # one-cycle epochs an
     learn.fit_one_cycle(epochs, lr, start_epoch=load_checkpoint(learn, resume)['epoch'] if resume else 0)
     if save_as and rank_distrib() == 0: save_weights(learn, save_as)
 
+# %% ../nbs/02_train.ipynb #b8a36e31
 def _body(learn:Learner) -> torch.nn.Module:
     "The pretrained body of fastai's body-plus-head model (unwrapped from DistributedDataParallel)."
     return getattr(learn.model, 'module', learn.model)[0]
@@ -173,7 +179,7 @@ class BodyBatchNormEval(Callback):
     order = TrainEvalCallback.order + 1  # after fastai puts the model in training mode
     def before_train(self):
         for m in _body(self.learn).modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm): m.eval()
+            if isinstance(m, _BatchNorm): m.eval()
 
 def fit_unfrozen(learn:Learner, epochs:int=2, lr_max:float=1e-4, # one-cycle epochs and the head's peak rate
                  lr_ratio:float=100, # the first layers train `lr_ratio` times slower than the head
@@ -217,6 +223,7 @@ def head_features(learn:Learner, views:int=8, # passes over the training images,
     return DataLoaders(DataLoader(train, bs=bs, shuffle=True, drop_last=len(train) > bs, device=dev),
                        DataLoader(valid, bs=2*bs, device=dev))
 
+# %% ../nbs/02_train.ipynb #e2b07326
 @contextlib.contextmanager
 def head_only(learn:Learner, features:DataLoaders):
     "Within the block `learn` trains just the head's layers after pooling, on `features` from `head_features`."
@@ -277,6 +284,7 @@ class _AfterTrainingEpoch(Callback):
     def after_epoch(self):
         if self.trained and rank_distrib() == 0: self.epoch_done()
 
+# %% ../nbs/02_train.ipynb #7180ecf9
 class StageTimes(Callback):
     "Add the seconds each `fit` takes to `learn.stage_seconds`, by stage ('head', 'frozen', 'unfrozen'); `lr_find` not counted."
     order = Recorder.order + 1
@@ -321,6 +329,7 @@ def _set_rng_states(learn:Learner, states:dict, torch_state:torch.Tensor):
     _train_rng(learn).setstate((3, tuple(states['loader']), None))
     torch.set_rng_state(torch_state)
 
+# %% ../nbs/02_train.ipynb #1367d0b4
 def save_checkpoint(learn:Learner, dest:Path, **position) -> Path:
     "Weights, optimizer state, random states and `position` (stage, epoch, ...) in one safetensors file at `dest`."
     tensors = {f'model.{k}': v for k, v in _state(learn.model).items()}
@@ -342,6 +351,7 @@ def _checkpoint_meta(src:Path) -> dict:
         with safe_open(str(src), 'pt') as f: return json.loads(f.metadata()['pets_checkpoint'])
     except Exception as e: raise PetsError(f"{src} is not a readable checkpoint: {e}") from None
 
+# %% ../nbs/02_train.ipynb #b2c23bd3
 def checkpoint_position(src:Path) -> dict:
     "Where training stood when `src` was written: stage, epochs done, epochs in the stage."
     return _checkpoint_meta(src)['position']
@@ -349,7 +359,7 @@ def checkpoint_position(src:Path) -> dict:
 def load_checkpoint(learn:Learner, src:Path) -> dict:
     "Restore a `save_checkpoint` file into `learn` (weights, optimizer, random states); returns its position."
     meta, tensors = _checkpoint_meta(src), load_file(str(src))
-    learn.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith('model.')})
+    learn.model.load_state_dict({k.removeprefix('model.'): v for k, v in tensors.items() if k.startswith('model.')})
     if learn.opt is None: learn.create_opt()
     params = [p for p, *_ in learn.opt.all_params()]
     state = [dict(s) for s in meta['opt_scalars']]
@@ -360,6 +370,7 @@ def load_checkpoint(learn:Learner, src:Path) -> dict:
     _set_rng_states(learn, meta['rng'], tensors['rng.torch'])
     return meta['position']
 
+# %% ../nbs/02_train.ipynb #06025dd6
 class EpochCheckpoint(_AfterTrainingEpoch):
     "`save_checkpoint` to `fname` in `learn.path` after every training epoch."
     def __init__(self, fname:str='checkpoint.safetensors'): self.fname = fname
@@ -384,6 +395,7 @@ def distributed_state(cpu:bool=None):
                                         "pip install 'pets_classifier[distributed]'") from None
     return PartialState(cpu=not torch.cuda.is_available() if cpu is None else cpu)
 
+# %% ../nbs/02_train.ipynb #dfaf7f13
 @contextlib.contextmanager
 def distributed_ctx(learn:Learner):
     "fastai's `learn.distrib_ctx()` when several processes were launched, set up for CPUs too; nothing otherwise."
@@ -391,8 +403,20 @@ def distributed_ctx(learn:Learner):
     state = distributed_state(cpu=device == 'cpu')
     if state is None: yield learn; return
     import fastai.distributed
+    fastais = fastai.distributed.DistributedDL._broadcast
     fastai.distributed.DistributedDL._broadcast = _broadcast
-    with learn.distrib_ctx(sync_bn=device == 'cuda', cpu=device == 'cpu'): yield learn
-    state.wait_for_everyone()
-    state.destroy_process_group()
-    os.environ['WORLD_SIZE'] = '1'  # from here each process goes on alone (fastai reads this), e.g. rank 0 writing the record
+    try:
+        with learn.distrib_ctx(sync_bn=device == 'cuda', cpu=device == 'cpu'): yield learn
+        state.wait_for_everyone()
+        state.destroy_process_group()
+    finally: fastai.distributed.DistributedDL._broadcast = fastais  # fastai as it was
+
+@contextlib.contextmanager
+def alone():
+    "Within the block this process goes on alone (WORLD_SIZE 1, which fastai reads), e.g. the first writing the record."
+    saved = os.environ.get('WORLD_SIZE')
+    os.environ['WORLD_SIZE'] = '1'
+    try: yield
+    finally:
+        if saved is None: del os.environ['WORLD_SIZE']
+        else: os.environ['WORLD_SIZE'] = saved

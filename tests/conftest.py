@@ -1,6 +1,7 @@
 "Shared fixtures: a synthetic sample, an offline environment, and one model trained by the `pets` command."
 import os, socket, subprocess, sys
 from pathlib import Path
+from types import SimpleNamespace
 import pytest
 
 PETS = str(Path(sys.executable).parent/'pets')  # the installed console script
@@ -22,6 +23,26 @@ def pets(env):
         if check is not None: assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
         return res
     return run
+
+@pytest.fixture
+def pets_in_process(env, monkeypatch, capsys):
+    "Run `pets ARGS...` in this process, offline as `pets` is: the fast tier's way; returns status, stdout and stderr."
+    from pets_classifier.cli import main
+    for k in ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE', 'https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'):
+        monkeypatch.setenv(k, env[k])
+    def run(*args, check=None):
+        capsys.readouterr()
+        res = SimpleNamespace(returncode=main(list(map(str, args))), **dict(zip(('stdout', 'stderr'), capsys.readouterr())))
+        if check is not None: assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        return res
+    return run
+
+SLOW_FIXTURES = {'pets', 'trained', 'site', 'server'}  # a process of the command, a training, the site, a server
+
+def pytest_collection_modifyitems(items):
+    "The fast tier (pytest -m 'not slow') stays fast: a test that uses a slow fixture must be marked slow."
+    unmarked = [i.nodeid for i in items if SLOW_FIXTURES & set(getattr(i, 'fixturenames', ())) and not i.get_closest_marker('slow')]
+    if unmarked: raise pytest.UsageError(f"mark these @pytest.mark.slow (they use {', '.join(sorted(SLOW_FIXTURES))}): {unmarked}")
 
 @pytest.fixture(scope='session')
 def sample(tmp_path_factory):

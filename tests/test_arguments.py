@@ -80,6 +80,7 @@ def test_ends_of_each_range_are_taken(name, action):
         args = cli.parser().parse_args(argv_for(name, action, str(int(end) if r.kind is int else end)))
         assert getattr(args, action.dest) == pytest.approx(end)
 
+@pytest.mark.slow
 def test_the_command_says_it_in_one_line(pets, tmp_path):
     "The installed command: one line, exit status 2, nothing written, and the parser loads no torch or fastai."
     res = pets('train', '--bs', '0', '--out', tmp_path/'out')

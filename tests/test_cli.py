@@ -3,6 +3,7 @@ import csv, json
 from PIL import Image
 import pytest
 
+@pytest.mark.slow
 def test_train_writes_model_and_metrics(trained):
     out, res = trained
     assert {p.name for p in out.iterdir()} >= {'model.safetensors', 'model.json', 'metrics.csv'}
@@ -21,6 +22,7 @@ def test_train_writes_model_and_metrics(trained):
     assert list(seconds) == ['check', 'model', 'features', 'lr_find', 'head', 'unfrozen', 'finish'], seconds
     assert all(v >= 0 for v in seconds.values()) and sum(seconds.values()) <= config['results']['seconds'] + 0.1 * len(seconds)  # each rounded to 0.1 s
 
+@pytest.mark.slow
 def test_train_frozen_epochs_and_accumulation(pets, sample, tmp_path):
     "--views 0: fastai's frozen epochs over the images; --accumulate 2: batches of 4 adding up to steps of 8."
     out = tmp_path/'frozen'
@@ -33,6 +35,7 @@ def test_train_frozen_epochs_and_accumulation(pets, sample, tmp_path):
     assert res.returncode == 2 and 'runs on a GPU' in res.stderr and 'Traceback' not in res.stderr
     assert not (tmp_path/'fp16').exists()  # nothing written
 
+@pytest.mark.slow
 def test_cpu_without_bfloat16_units_trains_in_fp32(sample, tmp_path, monkeypatch):
     "The capability check forced to 'no bfloat16 units': auto picks fp32, says why, and so does a model loaded there."
     from pets_classifier import cli, train
@@ -47,6 +50,7 @@ def test_cpu_without_bfloat16_units_trains_in_fp32(sample, tmp_path, monkeypatch
     monkeypatch.setattr(train, 'cpu_bf16', lambda: True)
     assert load_model(out).precision == 'bf16'
 
+@pytest.mark.slow
 def test_predict_precisions(pets, trained, sample):
     "fp32 and bf16 give the same top class on the sample; fp16 on a CPU is one clear line."
     top = lambda p: [json.loads(l)['top'][0][0] for l in pets('predict', trained[0], sample, '--json', '--precision', p, check=0).stdout.splitlines()]
@@ -55,12 +59,14 @@ def test_predict_precisions(pets, trained, sample):
     res = pets('predict', trained[0], sample, '--precision', 'fp16')
     assert res.returncode == 2 and res.stderr.strip().count('\n') == 0 and 'runs on a GPU' in res.stderr
 
+@pytest.mark.slow
 def test_evaluate_json(pets, trained, sample):
     res = json.loads(pets('evaluate', trained[0], '--data', sample, '--json', check=0).stdout)
     assert res['n'] == 32 and res['unreadable'] == 0
     assert res['accuracy'] > 0.5, res  # 4 classes: chance is 0.25
     assert res['accuracy'] + res['error_rate'] == pytest.approx(1)
 
+@pytest.mark.slow
 def test_predict_table_and_json(pets, trained, sample):
     files = sorted(sample.iterdir())[:2]
     table = pets('predict', trained[0], *files, '--top-k', 2, check=0).stdout.strip().splitlines()
@@ -71,11 +77,13 @@ def test_predict_table_and_json(pets, trained, sample):
         probs = [p for _, p in r['top']]
         assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-5
 
+@pytest.mark.slow
 def test_reloaded_model_predicts_identically(pets, trained, sample):
     "Two fresh processes load the safetensors model and give the same numbers."
     run = lambda: pets('predict', trained[0], sample, '--json', check=0).stdout
     assert run() == run()
 
+@pytest.mark.slow
 def test_predict_odd_files(pets, trained, sample, tmp_path):
     "A GIF or RGBA PNG under a .jpg name is predicted; a text file named .jpg gets an error line, not a crash."
     src = Image.open(sorted(sample.iterdir())[0])
@@ -87,6 +95,7 @@ def test_predict_odd_files(pets, trained, sample, tmp_path):
     assert 'top' in out[0] and 'top' in out[1]
     assert 'not a readable image' in out[2]['error']
 
+@pytest.mark.slow
 def test_main_job_offline_says_what_to_do(pets, tmp_path):
     "`pets train` with no --data and no network: a short message naming --data, exit 2, no traceback."
     res = pets('train', '--out', tmp_path/'m')
@@ -107,18 +116,19 @@ def _folder(tmp_path, names):
     ('unknown arch', "Unknown architecture 'resnet_34'"),
     ('bad pattern', 'not a valid regular expression'),
 ])
-def test_train_bad_input_is_a_clear_error(pets, tmp_path, case, expected):
+def test_train_bad_input_is_a_clear_error(pets_in_process, tmp_path, case, expected):
     args = {'missing folder': lambda: ['--data', tmp_path/'nowhere'],
             'empty folder': lambda: ['--data', _folder(tmp_path, [])],
             'pattern matches nothing': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'b_1.jpg']), '--pattern', r'^(dog)_\d+'],
             'one class': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'a_2.jpg'])],
             'unknown arch': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'b_1.jpg', 'a_2.jpg', 'b_2.jpg']), '--arch', 'resnet_34'],
             'bad pattern': lambda: ['--data', _folder(tmp_path, ['a_1.jpg']), '--pattern', '(']}[case]()
-    res = pets('train', *args, '--out', tmp_path/'out')
+    res = pets_in_process('train', *args, '--out', tmp_path/'out')
     assert res.returncode == 2, res.stderr
     assert res.stderr.startswith('pets: error: ') and expected in res.stderr, res.stderr
     assert 'Traceback' not in res.stderr
 
+@pytest.mark.slow
 def test_bad_model_files_are_clear_errors(pets, trained, sample, tmp_path):
     res = pets('predict', tmp_path/'no-model', sorted(sample.iterdir())[0])
     assert res.returncode == 2 and 'No model at' in res.stderr
@@ -128,11 +138,12 @@ def test_bad_model_files_are_clear_errors(pets, trained, sample, tmp_path):
     res = pets('evaluate', bad, '--data', sample)
     assert res.returncode == 2 and 'corrupt or truncated' in res.stderr and 'Traceback' not in res.stderr
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_a_model(pets, trained, sample):
     res = pets('train', '--data', sample, '--out', trained[0])
     assert res.returncode == 2 and '--overwrite' in res.stderr
 
-@pytest.mark.parametrize('cmd', ['train', 'evaluate', 'predict', 'interpret', 'report', 'check'])
-def test_help_ends_with_an_example(pets, cmd):
-    out = pets(cmd, '--help', check=0).stdout.strip().splitlines()
+@pytest.mark.parametrize('cmd', ['train', 'evaluate', 'predict', 'interpret', 'report', 'check', 'app'])
+def test_help_ends_with_an_example(pets_in_process, cmd):
+    out = pets_in_process(cmd, '--help', check=0).stdout.strip().splitlines()
     assert out[-2] == 'example:' and out[-1].strip().startswith(f'pets {cmd}')

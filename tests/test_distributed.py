@@ -8,6 +8,7 @@ from conftest import PETS
 TORCHRUN = str(Path(sys.executable).parent/'torchrun')
 ARGS = ['--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3]
 
+@pytest.mark.slow
 def test_two_processes_write_one_run_that_predicts_as_well(pets, sample, env, tmp_path):
     pytest.importorskip('accelerate')
     out = tmp_path/'two'

@@ -40,6 +40,7 @@ def site(env, tmp_path_factory):
     assert seconds < 300, f"the site took {seconds:.0f} s to build"
     return out
 
+@pytest.mark.slow
 def test_a_page_per_notebook_in_nbdevs_order(site):
     rels = notebooks(NBS)
     assert rels[0] == Path('index.ipynb') and Path('00_data.ipynb') in rels and Path('lessons/01_pets.ipynb') in rels
@@ -52,6 +53,7 @@ def test_a_page_per_notebook_in_nbdevs_order(site):
     home = (site/'index.html').read_text()
     assert '<h2 id="the-documentation-site">' in home and 'tools/build_docs.py' in home  # the README is the home page
 
+@pytest.mark.slow
 def test_show_doc_for_every_export(site):
     "Each exported function shows its signature with docments, as nbdev's `show_doc` does, under its own anchor."
     data = (site/'data.html').read_text()
@@ -65,6 +67,7 @@ def test_show_doc_for_every_export(site):
     lesson = (site/'lessons/pets.html').read_text()
     assert 'href="../train.html#pets_learner"' in lesson  # a name in backticks links to its entry
 
+@pytest.mark.slow
 def test_no_broken_link_or_image(site):
     chk = check_links(site, base=urlsplit(doc_url()).path or '/')  # 404.html links from the published path
     print(f"{chk['pages']} pages, {chk['links']} internal links and images; external, not followed: {chk['external']}")
@@ -94,6 +97,7 @@ def docs_line(py:Path) -> str:
     doc = ast.get_docstring(ast.parse(py.read_text())) or ''
     return next((l[5:].strip() for l in doc.splitlines() if l.startswith('Docs:')), '')
 
+@pytest.mark.slow
 def test_modules_name_only_pages_the_site_has(site, monkeypatch):
     "The `Docs:` lines come from pyproject's Documentation URL (unset: none); set, nbdev names pages the site has."
     base = doc_url()
@@ -133,6 +137,7 @@ def served(site):
     finally:
         proc.terminate(); proc.wait(timeout=20)
 
+@pytest.mark.slow
 def test_pages_in_a_browser(served, tmp_path):
     "Headless Chromium: the home and lesson pages have their title, figures and a search box that finds a function."
     if not Path(CHROMIUM).exists():

@@ -1,6 +1,7 @@
 "The lesson as a student opens it: the README's command starts JupyterLab on the lesson notebook."
 import json, re, subprocess, sys, time, urllib.error, urllib.request
 from pathlib import Path
+import pytest
 from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,7 @@ def _get(url:str) -> tuple:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=10) as r: return r.status, r.read().decode()
 
+@pytest.mark.slow
 def test_jupyterlab_serves_the_lesson_headless(tmp_path):
     "What the README command does, without a browser: JupyterLab on the lesson, fetched over HTTP."
     port = free_port()

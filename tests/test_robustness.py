@@ -35,24 +35,25 @@ def bad(sample, tmp_path_factory):
     dest = tmp_path_factory.mktemp('bad')/'images'
     return dest, _bad_folder(sample, dest)
 
-def test_check_names_every_bad_file_and_its_action(pets, bad, tmp_path):
+def test_check_names_every_bad_file_and_its_action(pets_in_process, bad, tmp_path):
     folder, expected = bad
-    res = pets('check', '--data', folder, '--csv', tmp_path/'found.csv', check=0)
+    res = pets_in_process('check', '--data', folder, '--csv', tmp_path/'found.csv', check=0)
     found = {Path(r['file']).name: (r['problem'], r['action']) for r in csv.DictReader(open(tmp_path/'found.csv'))}
     assert found == expected
     skipped = sum(a == 'skip' for _, a in expected.values())
     assert res.stdout.startswith(f"Checked {32 + len(expected)} files under {folder}: {32 + len(expected) - skipped} usable")
     for name in expected: assert name in res.stdout
 
-def test_check_stops_when_nothing_can_be_trained(pets, tmp_path):
+def test_check_stops_when_nothing_can_be_trained(pets_in_process, tmp_path):
     "Like ../shared/data/bad-inputs: a GIF and an RGBA PNG named .jpg, one class. A summary, then why it stops."
     d = tmp_path/'bad-inputs'; d.mkdir()
     Image.new('RGB', (64, 64), 'red').convert('P').save(d/'Abyssinian_34.jpg', format='GIF')
     Image.new('RGBA', (64, 64), 'blue').save(d/'Abyssinian_5.jpg', format='PNG')
-    res = pets('check', '--data', d)
+    res = pets_in_process('check', '--data', d)
     assert res.returncode == 2 and 'Traceback' not in res.stderr
     assert 'disguised format' in res.stderr and 'Abyssinian_34.jpg' in res.stderr and "Only one class ('Abyssinian')" in res.stderr
 
+@pytest.mark.slow
 def test_train_on_a_messy_folder_skips_and_lists(pets, bad, tmp_path):
     folder, expected = bad
     out = tmp_path/'run'
@@ -65,10 +66,10 @@ def test_train_on_a_messy_folder_skips_and_lists(pets, bad, tmp_path):
     meta = json.loads((out/'model.json').read_text())
     assert 'Persian' not in meta['vocab'] and len(meta['vocab']) == 4
 
-def test_gpu_asked_for_but_absent(pets, sample, tmp_path):
+def test_gpu_asked_for_but_absent(pets_in_process, sample, tmp_path):
     import torch
     if torch.cuda.is_available(): pytest.skip('this machine has a GPU')
-    res = pets('train', '--data', sample, '--device', 'cuda', '--out', tmp_path/'g')
+    res = pets_in_process('train', '--data', sample, '--device', 'cuda', '--out', tmp_path/'g')
     assert res.returncode == 2 and 'asks for a GPU, but torch finds none' in res.stderr and 'Traceback' not in res.stderr
     assert not (tmp_path/'g').exists()  # nothing written
 
@@ -84,6 +85,7 @@ def test_out_of_gpu_memory_gives_advice(sample, tmp_path, monkeypatch, capsys, e
     err = capsys.readouterr().err
     assert status == 2 and 'Out of GPU memory with --bs 16 --accumulate 1' in err and 'Try --accumulate 2' in err
 
+@pytest.mark.slow
 def test_model_of_another_format_version(pets, trained, sample, tmp_path):
     other = tmp_path/'v9'; shutil.copytree(trained[0], other)
     meta = json.loads((other/'model.json').read_text()); meta['format_version'] = 9
@@ -91,6 +93,7 @@ def test_model_of_another_format_version(pets, trained, sample, tmp_path):
     res = pets('predict', other, sorted(sample.iterdir())[0])
     assert res.returncode == 2 and 'format version 9' in res.stderr and 'Traceback' not in res.stderr
 
+@pytest.mark.slow
 def test_validation_split_missing_a_class_warns(trained):
     assert 'Warning: the validation set has no images of' in trained[1].stdout
 
@@ -98,6 +101,7 @@ def _train_args(sample, out):
     return ['train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 4,
             '--epochs', 3, '--lr', 3e-3, '--lr-find-iters', 0, '--out', out]
 
+@pytest.mark.slow
 def test_ctrl_c_then_resume_ends_like_an_uninterrupted_run(pets, sample, env, tmp_path):
     from pets_classifier.train import checkpoint_position
     out = tmp_path/'interrupted'
@@ -125,6 +129,7 @@ def test_ctrl_c_then_resume_ends_like_an_uninterrupted_run(pets, sample, env, tm
     res = pets('train', '--resume', out)
     assert res.returncode == 2 and 'no checkpoint to resume from' in res.stderr
 
+@pytest.mark.slow
 def test_loaders_never_unpickle(trained, sample, tmp_path, monkeypatch, env):
     "load_model, predict, evaluate, interpretation and checkpoints work with pickle and torch.load forbidden."
     import torch
@@ -138,6 +143,7 @@ def test_loaders_never_unpickle(trained, sample, tmp_path, monkeypatch, env):
     assert model_interpretation(clf, sample).confusion_matrix().sum() == 32
     assert not list(trained[0].rglob('*.pkl')) and not list(trained[0].rglob('*.pth'))  # stage-1 is safetensors too
 
+@pytest.mark.slow
 def test_export_pkl_needs_a_flag_and_warns(pets, sample, tmp_path):
     out = tmp_path/'p'
     pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 1, '--epochs', 0,
@@ -149,6 +155,7 @@ def test_export_pkl_needs_a_flag_and_warns(pets, sample, tmp_path):
     assert 'Unpickling' in res.stderr and json.loads(res.stdout)['top']
     assert 'can run any code' in pets('predict', '--help', check=0).stdout
 
+@pytest.mark.slow
 def test_names_from_files_stay_inside_the_run_folder(pets, sample, tmp_path):
     "Labels read from file names (dots, percent-escapes, HTML) are data: nothing is written outside --out; the report escapes them."
     d = tmp_path/'odd'; d.mkdir()
@@ -163,15 +170,3 @@ def test_names_from_files_stay_inside_the_run_folder(pets, sample, tmp_path):
     assert all(p == out or out in p.parents for p in new), sorted(map(str, new - {out}))
     page = (out/'report.html').read_text()
     assert '<img src=x' not in page and '&lt;img src=x onerror=alert(1)&gt;' in page
-
-def test_resume_of_a_run_from_before_cached_features(tmp_path):
-    "A run folder written before --views and --bn-stats existed resumes the way it was training: fastai's frozen epochs."
-    from pets_classifier.cli import parser, _resume_args
-    run = tmp_path/'old'; run.mkdir()
-    (run/'checkpoint.safetensors').write_bytes(b'')  # only its presence is checked here
-    (run/'config.json').write_text(json.dumps({'settings': {'epochs': 3, 'lr': 3e-3, 'lr_max': 3e-4}}))
-    args = _resume_args(parser().parse_args(['train', '--resume', str(run)]))
-    assert (args.views, args.bn_stats, args.epochs, args.lr_max) == (0, True, 3, 3e-4)
-    (run/'config.json').write_text(json.dumps({'settings': {'views': 8, 'bn_stats': False}}))
-    args = _resume_args(parser().parse_args(['train', '--resume', str(run)]))
-    assert (args.views, args.bn_stats) == (8, False)

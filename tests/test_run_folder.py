@@ -5,6 +5,8 @@ from pathlib import Path
 from PIL import Image
 import pytest
 
+pytestmark = pytest.mark.slow  # each test reads the trained run or runs the command
+
 FIGURES = ['batch.png', 'confusion.png', 'losses.png', 'lr_find.png', 'top_losses.png']
 
 class Page(HTMLParser):
