@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SUGGESTIONS', 'CHECKPOINT', 'PRECISION_HELP', 'parser', 'main', 'train_cmd', 'evaluate_cmd', 'predict_cmd',
-           'interpret_cmd', 'report_cmd', 'check_cmd', 'app_cmd', 'PRECISIONS']
+           'interpret_cmd', 'report_cmd', 'check_cmd', 'app_cmd', 'export_cmd', 'PRECISIONS']
 
 # %% ../nbs/06_cli.ipynb #090e99dd
 import argparse, contextlib, json, math, os, re, shutil, sys, time, warnings
@@ -185,7 +185,9 @@ _EXAMPLES = dict(
     interpret="example:\n  pets interpret runs/lite0 --data ~/pets/holdout --out runs/lite0/holdout",
     report="example:\n  pets report runs/lite0",
     check="example:\n  pets check --data ~/pets/images --csv findings.csv",
-    app="example:\n  pets app runs/lite0 --port 7860    # then open http://127.0.0.1:7860")
+    app="example:\n  pets app runs/lite0 --port 7860    # then open http://127.0.0.1:7860",
+    export="example:\n  pets export runs/lite0 --int8 static\n"
+           "  pets predict runs/lite0/model.onnx cat.jpg    # on onnxruntime: no torch, no fastai")
 
 PRECISION_HELP = ("arithmetic of the forward passes: fp32, or bf16/fp16 autocast (fp16 needs a GPU); auto: bf16 "
                   "where the GPU or CPU has bfloat16 units, else fp16 on a GPU and fp32 on a CPU. Weights stay fp32 "
@@ -201,7 +203,8 @@ class _Parser(argparse.ArgumentParser):
 _PATH, _FOLDER, _NAME = Text('a path'), Text('a folder'), Text('a name')
 _DEVICE = Text('a device: auto, cpu, cuda, cuda:1, ...', r'[a-z][a-z0-9_]*(:\d+)?')
 _HOST = Text('a host name or address, such as 127.0.0.1 or 0.0.0.0', r'[^\s/]+')
-_MODEL_HELP = "model folder written by pets train (or an export.pkl with --allow-pickle)"
+_MODEL_HELP = ("model folder written by pets train, a .onnx file from pets export (run on onnxruntime), or an "
+               "export.pkl with --allow-pickle")
 
 # %% ../nbs/06_cli.ipynb #e9b98a6f
 def _subcommand(sub, name:str, help:str) -> argparse.ArgumentParser:
@@ -363,7 +366,8 @@ def _app_options(sub):
     "`pets app`."
     a = _subcommand(sub, 'app', "Serve a saved model as a web page (Gradio) and HTTP API: drop a photo, "
                     "see the top breeds.")
-    a.add_argument('run', type=_PATH, help="run or model folder written by pets train (model.safetensors + model.json)")
+    a.add_argument('run', type=_PATH, help="run or model folder written by pets train (model.safetensors + "
+                   "model.json), or a .onnx file from pets export (run on onnxruntime)")
     a.add_argument('--host', type=_HOST, default='127.0.0.1',
                    help="address to listen on; 0.0.0.0 for every network interface (default: 127.0.0.1)")
     a.add_argument('--port', type=PORT, default=7860, help="port (default: 7860)")
@@ -380,16 +384,30 @@ def _app_options(sub):
     _precision(a)
     return a
 
+def _export_options(sub):
+    "`pets export`."
+    x = _subcommand(sub, 'export', "Export a saved model to ONNX (8-bit RGB pixels in, probabilities out), checked "
+                    "against PyTorch on the run's photos; pets predict and pets app run it on onnxruntime.")
+    x.add_argument('model', type=_PATH, help="model or run folder written by pets train")
+    x.add_argument('--format', choices=('onnx',), default='onnx', help="file format (default: onnx)")
+    x.add_argument('--out', type=_PATH, help="the file to write (default: MODEL/model.onnx)")
+    x.add_argument('--int8', choices=('static', 'dynamic'), help="also write an int8 copy (model.int8.onnx): static, "
+                   "calibrated on the run's photos (4x smaller and faster), or dynamic (no photos; slower on CPUs)")
+    x.add_argument('--check-photos', type=ONE_OR_MORE, default=32,
+                   help="photos checked against PyTorch, and calibrated on for --int8 static (default: 32)")
+    return x
+
 def parser() -> argparse.ArgumentParser:
     "The `pets` command line."
     top = _Parser(prog='pets', description="Train, evaluate and use image classifiers the fastai lesson-1 way.")
     sub = top.add_subparsers(dest='command', required=True)
     for options in (_train_options, _check_options, _evaluate_options, _predict_options, _interpret_options,
-                    _report_options, _app_options): _common(options(sub))
+                    _report_options, _app_options, _export_options): _common(options(sub))
     return top
 
 # %% ../nbs/06_cli.ipynb #fdb1822e
 _COMMANDS = {}  # subcommand name -> the function that runs it, with the parsed arguments
+_FASTAI_LOOPS = ('train', 'interpret')  # the commands that run fastai's loops: the others never import fastai for bars
 
 def _runs(name:str):
     "Decorator: the function runs `pets NAME`."
@@ -402,7 +420,8 @@ def main(argv:list=None) -> int:
     except SystemExit as e: return e.code  # --help (0), or arguments argparse refused, said in one line (2)
     warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # raised inside fastai's imports
     try:
-        with _progress(args.quiet): _COMMANDS[args.command](args)
+        with _progress(args.quiet) if args.command in _FASTAI_LOOPS else contextlib.nullcontext():
+            _COMMANDS[args.command](args)
     except PetsError as e:
         print(f"pets: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:
@@ -593,12 +612,28 @@ def train_cmd(args):
     with _alone() if processes > 1 else contextlib.nullcontext(): _finish(learn, out, config, args, started, timer)
 
 # %% ../nbs/06_cli.ipynb #047fc108
+def _is_onnx(model:str) -> bool: return Path(model).suffix.lower() == '.onnx'
+
+def _no_precision_for_onnx(args, model:str):
+    "Refuse --precision for an ONNX model: it runs as it was exported."
+    if _is_onnx(model) and args.precision != 'auto':
+        raise PetsError(f"--precision {args.precision} is for PyTorch models: {model} runs as it was exported "
+                        "(fp32, or int8 for model.int8.onnx).")
+
+def _classifier(args, model:str):
+    "The model `model` names: a .onnx file on onnxruntime (torch is not imported), else a PyTorch model."
+    _no_precision_for_onnx(args, model)
+    if _is_onnx(model):
+        from pets_classifier.runtime import load_onnx
+        return load_onnx(model)
+    from pets_classifier.inference import load_model
+    return load_model(model, allow_pickle=getattr(args, 'allow_pickle', False), precision=args.precision)
+
 @_runs('evaluate')
 def evaluate_cmd(args):
     "Accuracy and error rate of a saved model on a labelled folder."
-    from pets_classifier.inference import load_model, evaluate
-    clf = load_model(args.model, allow_pickle=args.allow_pickle, precision=args.precision)
-    res = evaluate(clf, args.data, args.pattern or PETS_PATTERN, args.label_from, bs=args.bs,
+    from pets_classifier.inference import evaluate
+    res = evaluate(_classifier(args, args.model), args.data, args.pattern or PETS_PATTERN, args.label_from, bs=args.bs,
                    progress=_interactive() and not args.quiet)
     if args.json: print(json.dumps(res))
     else: print('  '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res.items()))
@@ -606,8 +641,8 @@ def evaluate_cmd(args):
 # %% ../nbs/06_cli.ipynb #8c491fb4
 def _image_files(paths:list) -> list:
     "The files in `paths`, each folder replaced by the image files in it, sorted."
-    from fastai.vision.all import get_image_files
-    files = [f for p in map(Path, paths) for f in (sorted(get_image_files(p)) if p.is_dir() else [p])]
+    from pets_classifier.runtime import image_files  # as fastai's get_image_files, without importing fastai
+    files = image_files(paths)
     if not files: raise PetsError("No image files in " + ', '.join(map(str, paths)))
     return files
 
@@ -620,10 +655,9 @@ def _print_predictions(rows, as_json:bool):
 
 @_runs('predict')
 def predict_cmd(args):
-    "Top-k classes for image files or folders."
-    from pets_classifier.inference import load_model, predict
-    clf = load_model(args.model, allow_pickle=args.allow_pickle, precision=args.precision)
-    files = _image_files(args.images)
+    "Top-k classes for image files or folders; a .onnx model runs on onnxruntime, without importing torch or fastai."
+    from pets_classifier.runtime import predict
+    files, clf = _image_files(args.images), _classifier(args, args.model)
     _print_predictions(predict(clf, files, top_k=args.top_k, bs=args.bs, progress=_interactive() and not args.quiet),
                        args.json)
 
@@ -673,11 +707,26 @@ def app_cmd(args):
         if e.name not in ('gradio', 'gradio_client'): raise
         raise PetsError('pets app needs Gradio, which is not installed: pip install -e ".[app]" '
                         '(or pip install "pets-classifier[app]")') from None
+    _no_precision_for_onnx(args, args.run)
     demo = pets_app(args.run, n_examples=args.examples, top_k=args.top_k, batch=args.batch, precision=args.precision)
     # Gradio prints the URL, then serves: show it at once in a pipe or log file too
     if hasattr(sys.stdout, 'reconfigure'): sys.stdout.reconfigure(line_buffering=True)
     try: serve(demo, args.host, args.port, share=args.share, concurrency=args.concurrency, quiet=args.quiet)
     except OSError as e: raise PetsError(f"Cannot serve on {args.host}:{args.port}: {e}") from None
+
+# %% ../nbs/06_cli.ipynb #exportcm
+@_runs('export')
+def export_cmd(args):
+    "Export a saved model to ONNX, check it against PyTorch, and write an int8 copy if asked."
+    from pets_classifier.export import export_run
+    if args.out: _writable(Path(args.out), '--out', file=True)
+    res = export_run(args.model, args.out, int8=args.int8, n_photos=args.check_photos)
+    print(f"{res['onnx']} ({res['mb']:.1f} MB): onnxruntime's probabilities within {res['max_difference']:.1e} of "
+          f"PyTorch's on {res['checked_on']}, the same top class on every one")
+    if q := res.get('int8'):
+        print(f"{q['onnx']} ({q['mb']:.1f} MB, int8 {q['method']}): the same top class as PyTorch on "
+              f"{q['top1_agreement']:.0%} of them, probabilities within {q['max_difference']:.2f}")
+    print(f"predict with: pets predict {res['onnx']} IMAGES")
 
 # %% ../nbs/06_cli.ipynb #9a5bb61d
 def _option(dest:str) -> str: return '--' + dest.replace('_', '-')

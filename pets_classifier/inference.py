@@ -125,6 +125,8 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
     path = Path(path)
     precision = resolve_precision(precision, device)[0]
     if path.suffix in ('.pkl', '.pth', '.pt') and path.is_file(): return _load_pickle(path, allow_pickle, device, precision)
+    if path.suffix == '.onnx': raise PetsError(f"{path} is an ONNX model: `pets_classifier.runtime.load_onnx` loads it "
+                                               "(pets predict, evaluate and app take it as it is).")
     folder = path.parent if path.name in (WEIGHTS, SIDECAR) else path
     if not (folder/SIDECAR).is_file() or not (folder/WEIGHTS).is_file():
         raise PetsError(f"No model at {path}: expected {SIDECAR} and {WEIGHTS} there (written by `pets train`).")

@@ -1,0 +1,90 @@
+"""`pets export` and the ONNX path end to end (issue 13): the file read back by onnx and onnxruntime alone, and
+`pets predict model.onnx` where torch and fastai cannot be imported."""
+import json, shutil, subprocess, sys
+import numpy as np
+import pytest
+
+BLOCKED = ('torch', 'torchvision', 'fastai', 'timm')
+NO_TORCH = f"""
+import sys
+class Blocked:
+    "Make torch, torchvision, fastai and timm unimportable, as on a machine with only onnxruntime, Pillow and NumPy."
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {BLOCKED!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)", name=name)
+sys.meta_path.insert(0, Blocked())
+from pets_classifier.cli import main
+status = main(sys.argv[1:])
+assert not any(m.split('.')[0] in {BLOCKED!r} for m in sys.modules), sorted(sys.modules)
+sys.exit(status)
+"""
+
+@pytest.fixture(scope='module')
+def exported(pets, trained, tmp_path_factory):
+    "A copy of the trained run with model.onnx and model.int8.onnx written by `pets export`, and the export's output."
+    run = tmp_path_factory.mktemp('export')/'run'
+    shutil.copytree(trained[0], run)
+    res = pets('export', run, '--int8', 'static', '--check-photos', 8, check=0)
+    return run, res
+
+@pytest.mark.slow
+def test_export_reads_back_with_onnx_and_onnxruntime(exported, sample):
+    "The file as other tools see it: a valid graph, uint8 pixels in, probabilities out, any batch, model.json's fields."
+    import onnx, onnxruntime as ort
+    from PIL import Image
+    run, res = exported
+    assert 'the same top class on every one' in res.stdout and 'int8 static' in res.stdout, res.stdout
+    model = onnx.load(run/'model.onnx')
+    onnx.checker.check_model(model, full_check=True)
+    meta = json.loads({p.key: p.value for p in model.metadata_props}['pets_classifier'])
+    sidecar = json.loads((run/'model.json').read_text())
+    fields = ('arch', 'vocab', 'size', 'resize')
+    assert {k: meta[k] for k in fields} == {k: sidecar[k] for k in fields}
+    assert model.opset_import[0].version == 18
+    session = ort.InferenceSession(str(run/'model.onnx'), providers=['CPUExecutionProvider'])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, inp.type, inp.shape[1:]) == ('images', 'tensor(uint8)', [64, 64, 3])
+    assert isinstance(inp.shape[0], str)  # a named, dynamic batch axis
+    pixels = np.stack([np.asarray(Image.open(f).convert('RGB').resize((64, 64))) for f in sorted(sample.iterdir())[:5]])
+    probs = session.run(None, {'images': pixels})[0]
+    assert out.name == 'probabilities' and probs.shape == (5, len(sidecar['vocab']))
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)  # softmax inside the graph
+    assert (run/'model.int8.onnx').stat().st_size < (run/'model.onnx').stat().st_size / 3
+
+@pytest.mark.slow
+def test_predict_onnx_without_torch_or_fastai(exported, sample, env):
+    "`pets predict model.onnx` with torch, torchvision, fastai and timm unimportable: the answers PyTorch gives."
+    run, _ = exported
+    files = [str(f) for f in sorted(sample.iterdir())[:6]]
+    res = subprocess.run([sys.executable, '-c', NO_TORCH, 'predict', str(run/'model.onnx'), *files, '--json'],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    from pets_classifier.inference import load_model
+    from pets_classifier.runtime import predict
+    by_torch = predict(load_model(run, precision='fp32'), files)
+    by_onnx = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [r['file'] for r in by_onnx] == files
+    for o, t in zip(by_onnx, by_torch):
+        assert [c for c, _ in o['top']] == [c for c, _ in t['top']]
+        np.testing.assert_allclose([p for _, p in o['top']], [p for _, p in t['top']], atol=1e-4)
+
+@pytest.mark.slow
+def test_blocker_blocks(exported, env):
+    "The blocker stops a PyTorch model folder: the torch-free test above would fail if the ONNX path imported torch."
+    run, _ = exported
+    res = subprocess.run([sys.executable, '-c', NO_TORCH, 'predict', str(run), str(run/'model.json')],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and 'blocked' in res.stderr, res.stderr[-2000:]
+
+@pytest.mark.slow
+def test_app_serves_onnx(exported, sample):
+    "`pets app model.int8.onnx`'s page: built on onnxruntime, answering as `pets predict model.int8.onnx` does."
+    from pets_classifier.app import pets_app
+    from pets_classifier.runtime import load_onnx, predict
+    run, _ = exported
+    demo = pets_app(run/'model.int8.onnx')
+    predict_many = next(f.fn for f in demo.fns.values() if f.api_name == 'predict_many')
+    photos = sorted(sample.iterdir())[:2]
+    rows, _ = predict_many(photos)
+    tops = [r['top'] for r in predict(load_onnx(run/'model.int8.onnx'), photos)]
+    assert [row[1] for row in rows] == [f"{t[0][0]} {t[0][1]:.3f}" for t in tops]
