@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from fastprogress.fastprogress import progress_bar
 
 from .core import PetsError, BS, TOP_K
 
@@ -72,6 +71,13 @@ def top_classes(probs:np.ndarray, # class probabilities, one row per image
     order = np.argsort(-probs, axis=1, kind='stable')[:, :k]
     return [[(vocab[j], float(row[j])) for j in idx] for row, idx in zip(probs, order)]
 
+def _bar(steps:range, progress:bool):
+    "`steps` with a fastprogress bar when `progress` and fastprogress is installed (a torch-free install may lack it)."
+    if not progress: return steps
+    try: from fastprogress.fastprogress import progress_bar
+    except ModuleNotFoundError: return steps
+    return progress_bar(steps, leave=False)
+
 def predict(clf, files:list, # a classifier (`vocab`, `probs(images)`); image paths
             top_k:int=3, # classes to return per image
             bs:int=32, # images per forward pass
@@ -79,8 +85,8 @@ def predict(clf, files:list, # a classifier (`vocab`, `probs(images)`); image pa
            ) -> list:
     "One dict per file: `file`, and `top` as [(class, probability), ...], or `error`."
     top_k, bs = TOP_K.check('top_k', top_k), BS.check('bs', bs)
-    results, starts = [], range(0, len(files), bs)
-    for i in (progress_bar(starts, leave=False) if progress else starts):
+    results = []
+    for i in _bar(range(0, len(files), bs), progress):
         images = []
         for f in files[i:i+bs]:
             try: images.append(open_image(f)); results.append(dict(file=str(f)))
