@@ -240,6 +240,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                 'pets_classifier/runtime.py'),
                                          'pets_classifier.runtime.OnnxClassifier.probs': ( 'runtime.html#onnxclassifier.probs',
                                                                                            'pets_classifier/runtime.py'),
+                                         'pets_classifier.runtime._bar': ('runtime.html#_bar', 'pets_classifier/runtime.py'),
                                          'pets_classifier.runtime._centre': ('runtime.html#_centre', 'pets_classifier/runtime.py'),
                                          'pets_classifier.runtime._is_image': ('runtime.html#_is_image', 'pets_classifier/runtime.py'),
                                          'pets_classifier.runtime._session': ('runtime.html#_session', 'pets_classifier/runtime.py'),
