@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['PETS_PATTERN', 'PRECISIONS', 'EPOCHS', 'VIEWS', 'LR', 'LR_RATIO', 'LR_FIND_ITERS', 'SIZE', 'TRAIN_BS', 'ACCUMULATE',
            'SEED', 'SHARE', 'WORKERS', 'BS', 'TOP_K', 'COUNT', 'ONE_OR_MORE', 'PIXELS', 'PORT', 'CONCURRENCY',
-           'QUEUE_BATCH', 'FEATURES_MEMORY', 'PetsError', 'Range', 'Text', 'Regex', 'duration', 'Eta', 'progress']
+           'QUEUE_BATCH', 'FEATURES_MEMORY', 'EVERY', 'PetsError', 'Range', 'Text', 'Regex', 'duration', 'Eta',
+           'progress']
 
 # %% ../nbs/00_core.ipynb #a865620c
 import argparse, math, operator, re, sys, time
@@ -125,10 +126,13 @@ def duration(seconds:float) -> str:
     if s < 3600: return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
+EVERY = 30  # seconds between two lines of progress in a log
+
 class Eta:
-    "Count `total` steps of `what`; every `every` seconds print a line with the speed and the expected time left."
-    def __init__(self, total:int, what:str, unit:str='batches', every:float=30, out=print):
-        self.total, self.what, self.unit, self.every, self.out = total, what, unit, every, out
+    "Count `total` steps of `what`; every `every` seconds (default: `EVERY`) print the speed and the expected time left."
+    def __init__(self, total:int, what:str, unit:str='batches', every:float=None, out=print):
+        self.total, self.what, self.unit, self.out = total, what, unit, out
+        self.every = EVERY if every is None else every
         self.done, self.start = 0, time.perf_counter()
         self.last = self.start
 
@@ -154,7 +158,7 @@ def _interactive() -> bool:
     except ModuleNotFoundError: return False
     return IN_NOTEBOOK
 
-def progress(items, total:int, what:str, show:bool=True, unit:str='batches', every:float=30,
+def progress(items, total:int, what:str, show:bool=True, unit:str='batches', every:float=None,
              bar:bool=None): # a bar (True) or lines (False); default: a bar where it redraws in place
     "Yield `items` (`total` of them); when `show`, with a fastprogress bar or `Eta`'s lines about them."
     if not show: yield from items; return
