@@ -221,6 +221,10 @@ class FeatureRows:
         else: self.data[self.n:self.n + len(x)] = x
         self.n += len(x)
 
+    def discard(self):
+        "Close and delete the file, if there is one: the features were cut short (an error, Ctrl-C)."
+        if self.on_disk: self.file.close(); self.dest.unlink(missing_ok=True)
+
     def tensor(self) -> torch.Tensor:
         "The rows: the tensor, or the file mapped into memory, read as batches need its pages."
         if self.n != self.rows: raise PetsError(f"Expected {self.rows} rows of features, got {self.n}.")
@@ -246,9 +250,16 @@ class FeatureDL(DataLoader):
             yield self.dataset[b]
 
 # %% ../nbs/02_train.ipynb #f7e1c0a5
-def _batches(dls:list, show:bool):
-    "Every batch of each DataLoader in `dls`, one after the other; with a progress bar or lines when `show`."
-    return progress((b for dl in dls for b in dl), sum(map(len, dls)), 'features', show)
+def _passes(learn:Learner, views:int, bs:int):
+    "The batches of `views` passes over the training images, then one over the validation images, in batches of `bs`."
+    train = learn.dls.train.new(shuffle=False, drop_last=False, bs=bs)
+    for _ in range(views): yield from train
+    yield from learn.dls.valid.new(bs=bs)  # made after the training passes, which draw augmentations from the same seed
+
+def _feature_batches(learn:Learner, views:int, bs:int, show:bool):
+    "`_passes`, with a progress bar or lines with the time left when `show`."
+    n = views * math.ceil(learn.dls.train.n / bs) + math.ceil(learn.dls.valid.n / bs)
+    return progress(_passes(learn, views, bs), n, 'features', show)
 
 def head_features(learn:Learner, views:int=8, # passes over the training images, each augmented anew
                   bs:int=64, # batch size of the head's training
@@ -263,15 +274,18 @@ def head_features(learn:Learner, views:int=8, # passes over the training images,
     memory = FEATURES_MEMORY.check('memory', memory)
     body, pool = _body(learn), learn.model[1][:_pool_split(learn)]
     pass_bs = pass_bs or (learn.dls.train.bs if _device_type(learn.dls) == 'cuda' else min(16, learn.dls.train.bs))
-    train, valid = learn.dls.train.new(shuffle=False, drop_last=False, bs=pass_bs), learn.dls.valid.new(bs=pass_bs)
-    passes, n_train = [train] * views + [valid], views * train.n
-    ys, rows = torch.empty(n_train + valid.n, dtype=torch.long), None
+    n_train, n_valid = views * learn.dls.train.n, learn.dls.valid.n
+    ys, rows = torch.empty(n_train + n_valid, dtype=torch.long), None
     learn.model.eval()
     with torch.no_grad(), precision_autocast(_device_type(learn.dls), getattr(learn, 'precision', 'fp32')):  # as training runs the body
-        for xb, yb in _batches(passes, progress):
-            x = pool(body(xb.as_subclass(torch.Tensor)))
-            if rows is None: rows = FeatureRows(len(ys), x.shape[1], memory, dest or learn.path/FEATURES_FILE)
-            ys[rows.n:rows.n + len(x)] = yb.as_subclass(torch.Tensor).cpu(); rows.add(x)
+        try:
+            for xb, yb in _feature_batches(learn, views, pass_bs, progress):
+                x = pool(body(xb.as_subclass(torch.Tensor)))
+                if rows is None: rows = FeatureRows(len(ys), x.shape[1], memory, dest or learn.path/FEATURES_FILE)
+                ys[rows.n:rows.n + len(x)] = yb.as_subclass(torch.Tensor).cpu(); rows.add(x)
+        except BaseException:  # no half-written file left behind
+            if rows is not None: rows.discard()
+            raise
     xs, dev = rows.tensor(), learn.dls.device
     feats = DataLoaders(FeatureDL(Rows(xs[:n_train], ys[:n_train]), bs=bs, shuffle=True, drop_last=n_train > bs, device=dev),
                         FeatureDL(Rows(xs[n_train:], ys[n_train:]), bs=2*bs, device=dev))
