@@ -176,21 +176,25 @@ def main():
     ap.add_argument('--big-views', type=int, default=1, help="views of the features alone at --big images")
     ap.add_argument('--head-epochs', type=int, default=3, help="head epochs timed (seconds given per epoch)")
     ap.add_argument('--budget', type=float, default=0.05, help="GB of features in memory at --big images (pets train: 4)")
+    ap.add_argument('--threads', type=int, default=1, help="torch threads of each measurement: 1 keeps CPU seconds a count of "
+                    "the work on a shared machine (a second thread waiting for a busy core spins, and those seconds count)")
     ap.add_argument('--worker', help=argparse.SUPPRESS)
     a, rest = ap.parse_known_args()
     os.environ.setdefault('PETS_CACHE', str(Path(tempfile.gettempdir())/'pets-bench-cache'))
     if a.worker:
+        import torch
+        if a.threads: torch.set_num_threads(a.threads)
         folder, tmp = Path(rest[0]), Path(tempfile.mkdtemp())
         res = dict(ours=lambda: ours(folder, a.size, a.views, a.head_epochs, tmp), stock=lambda: stock(folder, a.size, tmp),
                    features=lambda: features_alone(folder, a.size, a.big_views, a.budget, tmp))[a.worker]()
         print(json.dumps(res)); return
-    common = ['--size', a.size, '--views', a.views, '--head-epochs', a.head_epochs, '--big-views', a.big_views,
+    common = ['--threads', a.threads, '--size', a.size, '--views', a.views, '--head-epochs', a.head_epochs, '--big-views', a.big_views,
               '--budget', a.budget]
     tmp = Path(tempfile.mkdtemp(prefix='pets-scale-'))
     t = time.perf_counter()
     photos = sources(Path(a.data), a.side)
     print(f"{len(photos)} real photos, lite0 at {a.size} px, JPEGs of at most {a.side} px, {a.views} views, "
-          f"{os.cpu_count()} CPU cores; one process per measurement", flush=True)
+          f"{a.threads or 'all'} torch thread(s) of {os.cpu_count()} CPU cores; one process per measurement", flush=True)
     results = []
     for n in a.counts:
         folder = make_folder(photos, n, tmp/f'n{n}'/'images', a.side)
