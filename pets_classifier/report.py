@@ -119,7 +119,8 @@ def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled ima
 # %% ../nbs/05_report.ipynb #98332320
 FIGURES = dict(losses='Loss per epoch', lr_find='Learning rate finder, with the rate used',
                batch='A training batch (augmented)', top_losses='Top losses: prediction / actual',
-               confusion='Confusion matrix, most confused classes')
+               confusion='Confusion matrix, most confused classes',
+               reliability='Reliability: accuracy against confidence on the validation set, before and after calibration')
 TABLES = dict(most_confused='Most confused pairs', per_class='Accuracy per class, worst first',
               top_losses='Top losses', check='Files converted or skipped by the check before training')
 RUN_FILES = ('config.json', 'metrics.csv', 'confusion.csv', 'report.html', 'export.pkl', 'checkpoint.safetensors', WEIGHTS, SIDECAR,
