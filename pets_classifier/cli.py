@@ -578,24 +578,28 @@ def _two_stages(learn, args, lr:float, lr_max:float, features, resume:Path|None,
         if first: _interrupted(out)
         raise
 
-def _calibrate(learn, out:Path) -> dict|None:
-    "Fit the temperature and the unknown thresholds on the validation set (into model.json); draw reliability.png."
-    from pets_classifier.calibrate import valid_logits, calibrate, plot_reliability
+def _calibrate(learn, out:Path) -> dict:
+    "Temperature and unknown thresholds from the validation set (into model.json), reliability.png, per-class metrics."
+    import pandas as pd
+    from pets_classifier.calibrate import valid_logits, calibrate, plot_reliability, classification_metrics
     from pets_classifier.report import save_figure
     logits, targets = valid_logits(learn)
     try: cal = learn.calibration = calibrate(logits, targets)
-    except PetsError as e: print(f"pets: no calibration ({e})", file=sys.stderr); return None
+    except PetsError as e: print(f"pets: no calibration ({e})", file=sys.stderr); return {}
     save_figure(plot_reliability(logits, targets, cal['temperature']), out/'reliability.png')
     print(f"calibration: temperature {cal['temperature']:.2f} (validation ECE {cal['ece_before']:.3f} -> "
           f"{cal['ece_after']:.3f}); unknown when {cal['unknown']} < {cal['thresholds'][cal['unknown']]:.3g}")
-    return cal
+    probs = (logits / cal['temperature']).softmax(-1).numpy()
+    m = classification_metrics(probs, targets.numpy(), list(learn.dls.vocab))
+    pd.DataFrame(m['per_class']).to_csv(out/'per_class_metrics.csv', index=False)
+    return dict(top5_accuracy=m['top5_accuracy'], macro_f1=m['macro_f1'], calibration=cal)
 
 def _finish(learn, out:Path, config:dict, args, started:float, timer:_Stopwatch):
     "Save the model and write the record: figures, interpretation, results, report (and how long each part took)."
     from fastai.vision.all import ClassificationInterpretation
     from pets_classifier.inference import save_model
     from pets_classifier.report import write_json, save_figure, plot_metrics, write_interpretation, write_report
-    calibration = _calibrate(learn, out)
+    measured = _calibrate(learn, out)
     save_model(learn, out)
     if args.export_pkl: learn.export('export.pkl')
     (out/CHECKPOINT).unlink(missing_ok=True)
@@ -604,7 +608,7 @@ def _finish(learn, out:Path, config:dict, args, started:float, timer:_Stopwatch)
     pairs = write_interpretation(ClassificationInterpretation.from_learner(learn), out)
     timer.done('finish')
     config['results'] = dict(accuracy=acc, error_rate=err, valid_loss=loss, seconds=round(time.time() - started, 1),
-                             seconds_by_stage=timer.seconds, calibration=calibration)
+                             seconds_by_stage=timer.seconds, **measured)
     write_json(config, out/'config.json')
     print(f"validation: accuracy {acc:.4f}  error_rate {err:.4f}  ({len(learn.dls.valid_ds)} images)")
     if pairs and not args.quiet: print('most confused: ' + ', '.join(f"{a} as {p} ({n})" for a, p, n in pairs[:3]))

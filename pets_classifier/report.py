@@ -122,6 +122,7 @@ FIGURES = dict(losses='Loss per epoch', lr_find='Learning rate finder, with the 
                confusion='Confusion matrix, most confused classes',
                reliability='Reliability: accuracy against confidence on the validation set, before and after calibration')
 TABLES = dict(most_confused='Most confused pairs', per_class='Accuracy per class, worst first',
+              per_class_metrics='Precision, recall and F1 per class (validation set, calibrated)',
               top_losses='Top losses', check='Files converted or skipped by the check before training')
 RUN_FILES = ('config.json', 'metrics.csv', 'confusion.csv', 'report.html', 'export.pkl', 'checkpoint.safetensors', WEIGHTS, SIDECAR,
              *(f'{k}.png' for k in FIGURES), *(f'{k}.csv' for k in TABLES))  # everything a run writes at its top
