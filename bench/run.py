@@ -8,7 +8,7 @@ import argparse, subprocess, sys
 from pathlib import Path
 
 BENCHES = dict(pipeline='pipeline.py', loop='loop_overhead.py', predict='predict.py', accuracy='accuracy.py', memory='memory.py',
-               gpu='gpu.py', onnx='onnx_export.py')
+               gpu='gpu.py', onnx='onnx_export.py', unknown='unknown.py')
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
