@@ -82,9 +82,10 @@ def calibrate(logits:torch.Tensor, targets:torch.Tensor, # the validation set's,
               flagged:float=UNKNOWN_FLAGGED) -> dict:
     "What model.json stores: the temperature, each unknown threshold, the default rule, and ECE before and after."
     if rule not in UNKNOWN_RULES: raise PetsError(f"Unknown rule {rule!r}: one of {', '.join(UNKNOWN_RULES)}.")
-    t = fit_temperature(logits, targets)
+    all_right = bool((logits.argmax(1) == targets).all())  # then the likelihood only grows as T shrinks: nothing to fit
+    t = 1. if all_right else round(fit_temperature(logits, targets), 4)
     ece_of = lambda temp: round(ece((logits / temp).softmax(-1).numpy(), targets.numpy()), 4)
-    return dict(temperature=round(t, 4), unknown=rule, thresholds=unknown_thresholds(logits, targets, t, flagged),
+    return dict(temperature=t, unknown=rule, thresholds=unknown_thresholds(logits, targets, t, flagged),
                 flagged=flagged, n_valid=len(targets), ece_before=ece_of(1.), ece_after=ece_of(t))
 
 # %% ../nbs/03a_calibrate.ipynb #35aded92

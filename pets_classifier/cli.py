@@ -650,7 +650,11 @@ def _classifier(args, model:str):
     if _is_onnx(model):
         from pets_classifier.runtime import load_onnx
         return load_onnx(model)
-    from pets_classifier.inference import load_model
+    try: from pets_classifier.inference import load_model
+    except ModuleNotFoundError as e:
+        if e.name.split('.')[0] not in ('torch', 'torchvision', 'fastai', 'timm'): raise
+        raise PetsError(f"{model} is a PyTorch model, and {e.name} is not installed: pip install pets-classifier, or "
+                        "give the .onnx file from pets export (onnxruntime only).") from None
     return load_model(model, allow_pickle=getattr(args, 'allow_pickle', False), precision=args.precision)
 
 @_runs('evaluate')

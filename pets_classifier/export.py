@@ -162,7 +162,8 @@ def export_run(model:Path|str, # a model or run folder written by `pets train`
         raise PetsError(f"No model at {model}: expected {SIDECAR} and {WEIGHTS} there (written by `pets train`).")
     photos, source = _run_photos(folder, n_photos)
     out = export_onnx(folder, dest)
-    res = dict(onnx=str(out), mb=out.stat().st_size / 1e6, checked_on=source, **compare_onnx(out, folder, photos))
+    try: res = dict(onnx=str(out), mb=out.stat().st_size / 1e6, checked_on=source, **compare_onnx(out, folder, photos))
+    except BaseException: out.unlink(); raise  # an unchecked file is not left behind
     if res['max_difference'] > 1e-4 or res['top1_agreement'] < 1:
         out.unlink()
         raise PetsError(f"The ONNX model does not match PyTorch on {source} (largest difference "

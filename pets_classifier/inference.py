@@ -24,7 +24,7 @@ from .core import PetsError, PETS_PATTERN, BS
 from .data import label_images, valid_resize
 from .models import create_model
 from .train import resolve_precision, precision_autocast
-from .runtime import open_image, valid_image, predict
+from .runtime import open_image, valid_image, predict, check_calibration
 from .calibrate import ece, classification_metrics
 _all_ = ['open_image', 'predict']  # from `pets_classifier.runtime` (no torch): importable from here as before
 
@@ -99,6 +99,7 @@ def _read_meta(folder:Path) -> dict:
     if meta.get('format_version') != FORMAT_VERSION:
         raise PetsError(f"{folder} has model format version {meta.get('format_version')}; this pets_classifier "
                         f"({__version__}) reads version {FORMAT_VERSION}. Upgrade pets_classifier or retrain.")
+    meta['calibration'] = check_calibration(meta.get('calibration'), str(folder/SIDECAR))
     return meta
 
 def classifier_from_learner(learn) -> Classifier:
@@ -131,7 +132,7 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
     path = Path(path)
     precision = resolve_precision(precision, device)[0]
     if path.suffix in ('.pkl', '.pth', '.pt') and path.is_file(): return _load_pickle(path, allow_pickle, device, precision)
-    if path.suffix == '.onnx': raise PetsError(f"{path} is an ONNX model: `pets_classifier.runtime.load_onnx` loads it "
+    if path.suffix.lower() == '.onnx': raise PetsError(f"{path} is an ONNX model: `pets_classifier.runtime.load_onnx` loads it "
                                                "(pets predict, evaluate and app take it as it is).")
     folder = path.parent if path.name in (WEIGHTS, SIDECAR) else path
     if not (folder/SIDECAR).is_file() or not (folder/WEIGHTS).is_file():
@@ -171,15 +172,18 @@ def evaluate(clf:Classifier, path:Path|str, # folder of labelled images
     imgs, known = known_images(clf, path, pattern, label_from)
     res = predict(clf, [f for f, _ in known], top_k=len(clf.vocab), bs=bs, progress=progress, unknown=unknown)
     answered = [(r, clf.vocab.index(l)) for r, (_, l) in zip(res, known) if 'top' in r]
+    if not answered: raise PetsError(f"None of the {len(known)} labelled images under {path} could be read.")
     probs, targets = _prob_rows([r for r, _ in answered], clf.vocab), np.array([t for _, t in answered])
     m, n = classification_metrics(probs, targets, clf.vocab), len(answered)
     t = (clf.calibration or {}).get('temperature', 1.)
     raw = probs ** t / (probs ** t).sum(1, keepdims=True)  # softmax(logits), from softmax(logits / t)
-    flags = np.array([r.get('unknown', False) for r, _ in answered])
-    kept = ~flags & (probs.argmax(1) == targets)
+    flags, right = np.array([r.get('unknown', False) for r, _ in answered]), probs.argmax(1) == targets
+    ruled = 'unknown' in answered[0][0]  # a rule was applied (None below when not: 'none flagged' would mislead)
     return dict(accuracy=m['accuracy'], error_rate=1 - m['accuracy'], n=n, correct=int((probs.argmax(1) == targets).sum()),
                 unreadable=len(known) - n, unknown_class=len(imgs.files) - len(known), unmatched=len(imgs.unmatched),
                 top5_accuracy=m['top5_accuracy'], macro_f1=m['macro_f1'], temperature=t,
-                ece=ece(probs, targets), ece_uncalibrated=ece(raw, targets), called_unknown=float(flags.mean()),
-                accuracy_of_answered=float(kept.sum() / max(1, (~flags).sum())),
+                ece=ece(probs, targets), ece_uncalibrated=ece(raw, targets),
+                called_unknown=float(flags.mean()) if ruled else None,
+                correct_called_unknown=float(flags[right].mean()) if ruled and right.any() else None,
+                accuracy_of_answered=float(right[~flags].mean()) if (~flags).any() else None,
                 per_class=m['per_class'], confusion=m['confusion'])

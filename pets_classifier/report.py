@@ -125,6 +125,7 @@ TABLES = dict(most_confused='Most confused pairs', per_class='Accuracy per class
               per_class_metrics='Precision, recall and F1 per class (validation set, calibrated)',
               top_losses='Top losses', check='Files converted or skipped by the check before training')
 RUN_FILES = ('config.json', 'metrics.csv', 'confusion.csv', 'report.html', 'export.pkl', 'checkpoint.safetensors', WEIGHTS, SIDECAR,
+             'model.onnx', 'model.int8.onnx',  # written by `pets export`: stale once the run is trained again
              *(f'{k}.png' for k in FIGURES), *(f'{k}.csv' for k in TABLES))  # everything a run writes at its top
 
 def _img(png:Path) -> str:

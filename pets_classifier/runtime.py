@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'UNKNOWN_RULES', 'ONNX_META', 'open_image', 'image_files', 'valid_image', 'top_classes',
-           'known_scores', 'unknown_rule', 'predict', 'OnnxClassifier', 'load_onnx']
+           'known_scores', 'check_calibration', 'unknown_rule', 'predict', 'OnnxClassifier', 'load_onnx']
 
 # %% ../nbs/04a_runtime.ipynb #523a0774
 import json, math, mimetypes, os
@@ -89,17 +89,34 @@ def known_scores(logits:np.ndarray, # one row per image
     if rule == 'energy': return temperature * (z.max(-1) + np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1)))
     raise PetsError(f"Unknown rule {rule!r}: one of {', '.join(UNKNOWN_RULES)}.")
 
-def unknown_rule(calibration:dict|None, # a model's calibration (from model.json), or None
+def _finite(x) -> bool: return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+def check_calibration(calibration, # the `calibration` of a model.json or ONNX metadata
+                      source:str # where it was read, for the message
+                     ) -> dict|None:
+    "`calibration` if it is one `calibrate` could have written (or None), else a `PetsError` naming what is wrong."
+    if calibration is None: return None
+    bad = lambda why: PetsError(f"{source}: its calibration is damaged ({why}); retrain, or delete 'calibration'.")
+    if not isinstance(calibration, dict): raise bad('not a JSON object')
+    if not _finite(calibration.get('temperature')) or calibration['temperature'] <= 0:
+        raise bad('no positive temperature')
+    thresholds, rule = calibration.get('thresholds') or {}, calibration.get('unknown')
+    if not isinstance(thresholds, dict) or not all(k in UNKNOWN_RULES and _finite(v) for k, v in thresholds.items()):
+        raise bad('thresholds must be numbers for ' + ', '.join(UNKNOWN_RULES))
+    if rule is not None and rule not in thresholds: raise bad(f'no threshold for its rule {rule!r}')
+    return calibration
+
+def unknown_rule(calibration:dict|None, # a model's calibration (from model.json, checked), or None
                  rule:str='auto' # 'auto' (the model's own), 'energy', 'max_prob', or 'off'
                 ) -> tuple|None:
     "The (score, threshold) that says `unknown`, or None: no rule asked, or the model has none."
     if rule not in ('auto', 'off', *UNKNOWN_RULES):
         raise PetsError(f"Unknown rule {rule!r}: auto, off, or one of {', '.join(UNKNOWN_RULES)}.")
     if rule == 'off' or (rule == 'auto' and not (calibration or {}).get('unknown')): return None
-    if not calibration or not calibration.get('thresholds'):
+    rule = calibration['unknown'] if rule == 'auto' else rule
+    if rule not in ((calibration or {}).get('thresholds') or {}):
         raise PetsError(f"This model has no threshold for the unknown rule {rule!r}: it was saved without calibration "
                         "(pets train calibrates on the validation set).")
-    rule = calibration['unknown'] if rule == 'auto' else rule
     return rule, calibration['thresholds'][rule]
 
 def _bar(steps:range, progress:bool):
@@ -190,5 +207,8 @@ def load_onnx(path:Path|str, # a .onnx file written by `pets export`, or the fol
     except (KeyError, ValueError):
         raise PetsError(f"{path} is an ONNX model but not one `pets export` wrote (no {ONNX_META!r} "
                         "metadata).") from None
+    if 'logits' not in {o.name for o in session.get_outputs()}:
+        raise PetsError(f"{path} was written by an older `pets export` (no logits output): run pets export again.")
+    meta['calibration'] = check_calibration(meta.get('calibration'), str(path))
     fields = ('vocab', 'size', 'arch', 'resize', 'val_xtra', 'precision', 'calibration')
     return OnnxClassifier(session, **{k: meta[k] for k in fields if k in meta})
