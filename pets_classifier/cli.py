@@ -13,6 +13,7 @@ from pathlib import Path
 from . import __version__
 from .core import (PetsError, PETS_PATTERN, PRECISIONS, Range, Text, Regex, EPOCHS, VIEWS, LR, LR_FIND_ITERS,
     SIZE, TRAIN_BS, ACCUMULATE, SEED, SHARE, WORKERS, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
+from .core import FEATURES_MEMORY
 _all_ = ['PRECISIONS']  # from `pets_classifier.core`; importable from here as before
 
 # %% ../nbs/06_cli.ipynb #3fa114ce
@@ -282,6 +283,9 @@ def _train_performance(t):
                    "whose gradients add up: the same training in less GPU memory (default: 1)")
     _precision(g)
     g.add_argument('--workers', type=WORKERS, help="data loader processes (default: 0 on CPU, up to 8 with a GPU)")
+    g.add_argument('--features-memory', type=FEATURES_MEMORY, default=4, metavar='GB', help="stage 1's cached features "
+                   "kept in memory up to this size; larger ones go to features.bin in --out, deleted after stage 1 "
+                   "(default: 4, for a 16 GB machine)")
 
 def _train_output(t):
     "`pets train`'s options of the run folder."
@@ -475,8 +479,9 @@ def _prepare(args, device, processes:int=1):
     with state.main_process_first() if state else contextlib.nullcontext():
         data = Path(args.data).expanduser().absolute() if args.data else pets_images()
     settings = _settings(args, data, processes)
-    checked = check_images(data, settings['pattern'], args.label_from)
-    if (not args.quiet or checked.findings) and (state is None or state.is_main_process): print(checked.summary())
+    main = state is None or state.is_main_process
+    checked = check_images(data, settings['pattern'], args.label_from, progress=main and not args.quiet)
+    if (not args.quiet or checked.findings) and main: print(checked.summary())
     imgs = label_images(data, settings['pattern'], args.label_from, skip=checked.skipped)
     check_split(imgs.labels, args.valid_pct, args.seed, bs=args.bs, names=_SPLIT_NAMES)  # before any image is decoded
     dls = pets_dataloaders(data, settings['pattern'], args.label_from, bs=args.bs // (processes * args.accumulate),
@@ -497,7 +502,7 @@ class _Stopwatch:
 # %% ../nbs/06_cli.ipynb #77c8d26b
 def _learner(args, processes:int, first:bool, timer:_Stopwatch) -> tuple:
     "The learner of the run, its DataLoaders, its settings (precision resolved) and the check of its images."
-    from pets_classifier.train import pets_learner, EpochCSV, EpochCheckpoint, StageTimes, resolve_precision
+    from pets_classifier.train import pets_learner, EpochCSV, EpochCheckpoint, StageTimes, EtaLines, resolve_precision
     from pets_classifier.models import resolve_arch
     device = _device(args.device)
     resolve_precision(args.precision, device)  # fp16 on a CPU fails here, before the images are read
@@ -506,7 +511,8 @@ def _learner(args, processes:int, first:bool, timer:_Stopwatch) -> tuple:
     timer.done('check')
     learn = pets_learner(dls, args.arch, pretrained=not args.no_pretrained, path=Path(args.out).expanduser(),
                          precision=args.precision, accumulate=args.accumulate,
-                         cbs=[EpochCSV('metrics.csv'), EpochCheckpoint(CHECKPOINT), StageTimes()])
+                         cbs=[EpochCSV('metrics.csv'), EpochCheckpoint(CHECKPOINT), StageTimes(),
+                              *([] if args.quiet or _interactive() else [EtaLines()])])  # a log: the time left
     settings = {**settings, 'precision': learn.precision, 'precision_why': learn.precision_why,  # 'auto' resolved
                 'channels_last': hasattr(learn, 'channels_last')}
     if not args.quiet and first:
@@ -517,9 +523,11 @@ def _learner(args, processes:int, first:bool, timer:_Stopwatch) -> tuple:
 
 def _stage1_features(learn, args, resume:Path|None):
     "Stage 1's cached features, when it trains on them and a resumed run has not gone past it; else None."
-    from pets_classifier.train import head_features, resumes_stage2
+    from pets_classifier.train import head_features, resumes_stage2, FEATURES_FILE
     stage1 = args.views and args.freeze_epochs and not resumes_stage2(resume)
-    return head_features(learn, args.views) if stage1 else None
+    dest = Path(args.out).expanduser()/(FEATURES_FILE if _rank() == 0 else f'features-{_rank()}.bin')  # one per process
+    if not stage1: return None
+    return head_features(learn, args.views, memory=args.features_memory, dest=dest, progress=not args.quiet)
 
 # %% ../nbs/06_cli.ipynb #1fc048e8
 def _new_record(learn, dls, args, settings:dict, features, out:Path) -> dict:
@@ -615,6 +623,11 @@ def _finish(learn, out:Path, config:dict, args, started:float, timer:_Stopwatch)
     print(f"model and run record in {out}; report: {write_report(out)}")
 
 # %% ../nbs/06_cli.ipynb #829f4a82
+def _drop_features(features):
+    "Delete stage 1's features file, if they went to disk."
+    from pets_classifier.train import drop_features
+    drop_features(features)
+
 @_runs('train')
 def train_cmd(args):
     "Run the two-stage recipe; write the model, the run's record and report.html to --out."
@@ -623,14 +636,16 @@ def train_cmd(args):
     out, processes, first = Path(args.out).expanduser(), _processes(), _rank() == 0
     resume = out/CHECKPOINT if resumed else None
     learn, dls, settings, checked = _learner(args, processes, first, timer)
-    features = _stage1_features(learn, args, resume)
-    timer.done('features')
     with _kept_as_it_was(out, new=first and not resumed):  # before training: a refusal leaves --out as it was
+        features = _stage1_features(learn, args, resume)  # in --out once it is ready, when they go to disk
+        timer.done('features')
         if first: checked.to_csv(out/'check.csv')
         if resumed: config = _resumed_record(out)
         elif first: config = _new_record(learn, dls, args, settings, features, out); timer.done('lr_find')
         else: config = dict(settings={**settings, 'lr': args.lr, 'lr_max': args.lr_max})
-    _two_stages(learn, args, config['settings']['lr'], config['settings']['lr_max'], features, resume, first)
+    try: _two_stages(learn, args, config['settings']['lr'], config['settings']['lr_max'], features, resume, first)
+    finally:
+        if features is not None: _drop_features(features)
     timer.add(getattr(learn, 'stage_seconds', {}))  # stage 1 and 2 apart
     if not first: return
     with _alone() if processes > 1 else contextlib.nullcontext(): _finish(learn, out, config, args, started, timer)
@@ -724,7 +739,8 @@ def check_cmd(args):
     "Check a folder of images: what training will convert or skip, or why it cannot train."
     from pets_classifier.check import check_images
     if args.csv: _writable(args.csv, '--csv', file=True)
-    checked = check_images(args.data, args.pattern or PETS_PATTERN, args.label_from, min_per_class=args.min_per_class)
+    checked = check_images(args.data, args.pattern or PETS_PATTERN, args.label_from, min_per_class=args.min_per_class,
+                           progress=not args.quiet)
     print(checked.summary(n_named=args.show))
     if args.csv:
         Path(args.csv).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -793,6 +809,8 @@ def _run_settings(run:Path) -> dict:
     return settings
 
 # %% ../nbs/06_cli.ipynb #7ed4fb51
+_FREE_ON_RESUME = ('quiet', 'features_memory')  # change how a run goes, not what it learns: free to change
+
 def _train_actions() -> tuple:
     "`pets train`'s options by destination, and its defaults."
     top = parser()
@@ -803,7 +821,7 @@ def _refuse_other_settings(args, settings:dict, run:Path, actions:dict, defaults
     "Refuse options given with --resume that differ from the run's own settings."
     def recorded(k): return settings.get(k, run if k == 'out' else None)
     def same_folder(a, b): return b is not None and Path(a).expanduser().absolute() == Path(b).expanduser().absolute()
-    clash = [k for k, v in vars(args).items() if k in actions and k not in ('resume', 'quiet', 'overwrite')
+    clash = [k for k, v in vars(args).items() if k in actions and k not in ('resume', *_FREE_ON_RESUME, 'overwrite')
              and v != defaults[k] and v != recorded(k) and not (k in ('data', 'out') and same_folder(v, recorded(k)))]
     if clash:
         had = ', '.join(f"{_option(k)} {recorded(k)}" for k in clash)
@@ -812,7 +830,7 @@ def _refuse_other_settings(args, settings:dict, run:Path, actions:dict, defaults
 
 def _kept_settings(settings:dict, args, run:Path, actions:dict) -> dict:
     "The run's settings that `pets train` takes, each checked as its option checks it."
-    keep = {k: v for k, v in settings.items() if k in vars(args) and k not in ('quiet', 'resume', 'command')}
+    keep = {k: v for k, v in settings.items() if k in vars(args) and k not in (*_FREE_ON_RESUME, 'resume', 'command')}
     keep = {'views': 0, 'bn_stats': True, **keep}  # runs written before these settings trained the fastai way
     for k, v in keep.items():
         if k in actions and v is not None:

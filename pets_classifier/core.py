@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['PETS_PATTERN', 'PRECISIONS', 'EPOCHS', 'VIEWS', 'LR', 'LR_RATIO', 'LR_FIND_ITERS', 'SIZE', 'TRAIN_BS', 'ACCUMULATE',
            'SEED', 'SHARE', 'WORKERS', 'BS', 'TOP_K', 'COUNT', 'ONE_OR_MORE', 'PIXELS', 'PORT', 'CONCURRENCY',
-           'QUEUE_BATCH', 'PetsError', 'Range', 'Text', 'Regex']
+           'QUEUE_BATCH', 'FEATURES_MEMORY', 'EVERY', 'PetsError', 'Range', 'Text', 'Regex', 'duration', 'Eta',
+           'progress']
 
 # %% ../nbs/00_core.ipynb #a865620c
-import argparse, math, operator, re
+import argparse, math, operator, re, sys, time
 from dataclasses import dataclass
 
 # %% ../nbs/00_core.ipynb #6b5a41c6
@@ -115,3 +116,56 @@ PIXELS = Range(int, 1, 1_000_000)  # a side in pixels
 PORT = Range(int, 1, 65535)  # a TCP port
 CONCURRENCY = Range(int, 1, 64)  # predictions running at once
 QUEUE_BATCH = Range(int, 1, 1024)  # queued photos answered in one forward pass
+FEATURES_MEMORY = Range(float, 0, 100_000)  # GB of stage 1's cached features kept in memory; beyond it, on disk (0: always)
+
+# %% ../nbs/00_core.ipynb #30636dec
+def duration(seconds:float) -> str:
+    "`seconds` in words a log reader takes in at a glance: '8 s', '2 min 05 s', '1 h 02 min'."
+    s = max(0, round(seconds))
+    if s < 60: return f"{s} s"
+    if s < 3600: return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+EVERY = 30  # seconds between two lines of progress in a log
+
+class Eta:
+    "Count `total` steps of `what`; every `every` seconds (default: `EVERY`) print the speed and the expected time left."
+    def __init__(self, total:int, what:str, unit:str='batches', every:float=None, out=print):
+        self.total, self.what, self.unit, self.out = total, what, unit, out
+        self.every = EVERY if every is None else every
+        self.done, self.start = 0, time.perf_counter()
+        self.last = self.start
+
+    def left(self) -> float:
+        "Seconds the remaining steps take at the speed measured so far (nan before the first)."
+        return (time.perf_counter() - self.start) / self.done * (self.total - self.done) if self.done else math.nan
+
+    def line(self) -> str:
+        rate = self.done / max(time.perf_counter() - self.start, 1e-9)
+        return f"{self.what}: {self.done}/{self.total} {self.unit}, {rate:.1f}/s, about {duration(self.left())} left"
+
+    def step(self, n:int=1):
+        "`n` more steps done; print the line if `every` seconds passed since the last and steps remain."
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last >= self.every and self.done < self.total: self.out(self.line(), flush=True); self.last = now
+
+# %% ../nbs/00_core.ipynb #6839bc0e
+def _interactive() -> bool:
+    "Is the output a terminal or a notebook, where a bar redraws in place?"
+    if sys.stdout.isatty(): return True
+    try: from fastprogress.fastprogress import IN_NOTEBOOK
+    except ModuleNotFoundError: return False
+    return IN_NOTEBOOK
+
+def progress(items, total:int, what:str, show:bool=True, unit:str='batches', every:float=None,
+             bar:bool=None): # a bar (True) or lines (False); default: a bar where it redraws in place
+    "Yield `items` (`total` of them); when `show`, with a fastprogress bar or `Eta`'s lines about them."
+    if not show: yield from items; return
+    if _interactive() if bar is None else bar:
+        from fastprogress.fastprogress import progress_bar
+        pb = progress_bar(items, total=total, leave=False)
+        pb.comment = what
+        yield from pb; return
+    eta = Eta(total, what, unit, every)
+    for o in items: yield o; eta.step()
