@@ -8,7 +8,7 @@ import argparse, subprocess, sys
 from pathlib import Path
 
 BENCHES = dict(pipeline='pipeline.py', loop='loop_overhead.py', predict='predict.py', accuracy='accuracy.py', memory='memory.py',
-               gpu='gpu.py', onnx='onnx.py')
+               gpu='gpu.py', onnx='onnx_export.py', unknown='unknown.py')
 BENCHES['scale'] = 'scale.py'  # time and memory of each stage at 389 to 50,000 images: about 10 minutes
 
 def main():

@@ -320,6 +320,12 @@ def _check_options(sub):
                    help="also write every finding (file, problem, action, detail) to this CSV file")
     return c
 
+def _unknown(p):
+    "Add --unknown: which rule says a photo is none of the classes."
+    p.add_argument('--unknown', choices=('auto', 'energy', 'max_prob', 'off'), default='auto',
+                   help="say 'unknown' for a photo unlike the classes: auto (the rule pets train calibrated), energy, "
+                   "max_prob, or off (default: auto)")
+
 def _evaluate_options(sub):
     "`pets evaluate`."
     e = _subcommand(sub, 'evaluate', "Accuracy and error rate of a saved model on labelled images.")
@@ -327,8 +333,9 @@ def _evaluate_options(sub):
     e.add_argument('--data', type=_FOLDER, required=True, help="folder of labelled images")
     _labels(e)
     e.add_argument('--bs', type=BS, default=32, help="images per batch (default: 32)")
-    e.add_argument('--json', action='store_true', help="print one JSON object")
-    _precision(e); _allow_pickle(e)
+    e.add_argument('--json', action='store_true', help="print one JSON object (with per-class metrics and the "
+                   "confusion matrix)")
+    _unknown(e); _precision(e); _allow_pickle(e)
     return e
 
 def _predict_options(sub):
@@ -339,7 +346,7 @@ def _predict_options(sub):
     p.add_argument('--top-k', type=TOP_K, default=3, help="classes per image (default: 3)")
     p.add_argument('--bs', type=BS, default=32, help="images per batch (default: 32)")
     p.add_argument('--json', action='store_true', help="one JSON object per line")
-    _precision(p); _allow_pickle(p)
+    _unknown(p); _precision(p); _allow_pickle(p)
     return p
 
 # %% ../nbs/06_cli.ipynb #3af153b1
@@ -579,11 +586,28 @@ def _two_stages(learn, args, lr:float, lr_max:float, features, resume:Path|None,
         if first: _interrupted(out)
         raise
 
+def _calibrate(learn, out:Path) -> dict:
+    "Temperature and unknown thresholds from the validation set (into model.json), reliability.png, per-class metrics."
+    import pandas as pd
+    from pets_classifier.calibrate import valid_logits, calibrate, plot_reliability, classification_metrics
+    from pets_classifier.report import save_figure
+    logits, targets = valid_logits(learn)
+    try: cal = learn.calibration = calibrate(logits, targets)
+    except PetsError as e: print(f"pets: no calibration ({e})", file=sys.stderr); return {}
+    save_figure(plot_reliability(logits, targets, cal['temperature']), out/'reliability.png')
+    print(f"calibration: temperature {cal['temperature']:.2f} (validation ECE {cal['ece_before']:.3f} -> "
+          f"{cal['ece_after']:.3f}); unknown when {cal['unknown']} < {cal['thresholds'][cal['unknown']]:.3g}")
+    probs = (logits / cal['temperature']).softmax(-1).numpy()
+    m = classification_metrics(probs, targets.numpy(), list(learn.dls.vocab))
+    pd.DataFrame(m['per_class']).to_csv(out/'per_class_metrics.csv', index=False)
+    return dict(top5_accuracy=m['top5_accuracy'], macro_f1=m['macro_f1'], calibration=cal)
+
 def _finish(learn, out:Path, config:dict, args, started:float, timer:_Stopwatch):
     "Save the model and write the record: figures, interpretation, results, report (and how long each part took)."
     from fastai.vision.all import ClassificationInterpretation
     from pets_classifier.inference import save_model
     from pets_classifier.report import write_json, save_figure, plot_metrics, write_interpretation, write_report
+    measured = _calibrate(learn, out)
     save_model(learn, out)
     if args.export_pkl: learn.export('export.pkl')
     (out/CHECKPOINT).unlink(missing_ok=True)
@@ -592,7 +616,7 @@ def _finish(learn, out:Path, config:dict, args, started:float, timer:_Stopwatch)
     pairs = write_interpretation(ClassificationInterpretation.from_learner(learn), out)
     timer.done('finish')
     config['results'] = dict(accuracy=acc, error_rate=err, valid_loss=loss, seconds=round(time.time() - started, 1),
-                             seconds_by_stage=timer.seconds)
+                             seconds_by_stage=timer.seconds, **measured)
     write_json(config, out/'config.json')
     print(f"validation: accuracy {acc:.4f}  error_rate {err:.4f}  ({len(learn.dls.valid_ds)} images)")
     if pairs and not args.quiet: print('most confused: ' + ', '.join(f"{a} as {p} ({n})" for a, p, n in pairs[:3]))
@@ -641,7 +665,11 @@ def _classifier(args, model:str):
     if _is_onnx(model):
         from pets_classifier.runtime import load_onnx
         return load_onnx(model)
-    from pets_classifier.inference import load_model
+    try: from pets_classifier.inference import load_model
+    except ModuleNotFoundError as e:
+        if e.name.split('.')[0] not in ('torch', 'torchvision', 'fastai', 'timm'): raise
+        raise PetsError(f"{model} is a PyTorch model, and {e.name} is not installed: pip install pets-classifier, or "
+                        "give the .onnx file from pets export (onnxruntime only).") from None
     return load_model(model, allow_pickle=getattr(args, 'allow_pickle', False), precision=args.precision)
 
 @_runs('evaluate')
@@ -649,9 +677,10 @@ def evaluate_cmd(args):
     "Accuracy and error rate of a saved model on a labelled folder."
     from pets_classifier.inference import evaluate
     res = evaluate(_classifier(args, args.model), args.data, args.pattern or PETS_PATTERN, args.label_from, bs=args.bs,
-                   progress=_interactive() and not args.quiet)
-    if args.json: print(json.dumps(res))
-    else: print('  '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in res.items()))
+                   progress=_interactive() and not args.quiet, unknown=args.unknown)
+    if args.json: print(json.dumps(res)); return
+    figures = {k: v for k, v in res.items() if not isinstance(v, (list, dict))}  # per class and confusion: --json
+    print('  '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()))
 
 # %% ../nbs/06_cli.ipynb #8c491fb4
 def _image_files(paths:list) -> list:
@@ -661,20 +690,23 @@ def _image_files(paths:list) -> list:
     if not files: raise PetsError("No image files in " + ', '.join(map(str, paths)))
     return files
 
+def _tops(top:list) -> str: return '  '.join(f"{c} {p:.3f}" for c, p in top)  # 'Bengal 0.912  Persian 0.041'
+
 def _print_predictions(rows, as_json:bool):
     "A line per image: its top classes and probabilities (or its error), or one JSON object."
     for r in rows:
         if as_json: print(json.dumps(r))
         elif 'error' in r: print(f"{r['file']}\tERROR {r['error']}")
-        else: print(r['file'] + '\t' + '  '.join(f"{c} {p:.3f}" for c, p in r['top']))
+        else: print(r['file'] + '\t' + ('unknown  ' if r.get('unknown') else '') + _tops(r['top']))
 
 @_runs('predict')
 def predict_cmd(args):
     "Top-k classes for image files or folders; a .onnx model runs on onnxruntime, without importing torch or fastai."
     from pets_classifier.runtime import predict
     files, clf = _image_files(args.images), _classifier(args, args.model)
-    _print_predictions(predict(clf, files, top_k=args.top_k, bs=args.bs, progress=_interactive() and not args.quiet),
-                       args.json)
+    rows = predict(clf, files, top_k=args.top_k, bs=args.bs, progress=_interactive() and not args.quiet,
+                   unknown=args.unknown)
+    _print_predictions(rows, args.json)
 
 # %% ../nbs/06_cli.ipynb #6c472f9c
 @_runs('interpret')

@@ -19,15 +19,16 @@ from .runtime import ONNX_META, load_onnx, open_image, image_files
 
 # %% ../nbs/04b_export.ipynb #fda5e870
 class PixelsToProbs(torch.nn.Module):
-    "A `Classifier`'s network as one function: uint8 RGB pixels [batch, size, size, 3] -> class probabilities."
+    "A `Classifier`'s network as one function: uint8 RGB pixels [batch, size, size, 3] -> (probabilities, logits)."
     def __init__(self, clf:Classifier):
         super().__init__()
-        self.model = clf.model
+        self.model, self.temperature = clf.model, (clf.calibration or {}).get('temperature', 1.)
         self.register_buffer('mean', torch.tensor(clf.mean).view(1, 3, 1, 1) * 255)  # normalise 0-255 pixels directly
         self.register_buffer('std', torch.tensor(clf.std).view(1, 3, 1, 1) * 255)
 
-    def forward(self, images:torch.Tensor) -> torch.Tensor:
-        return self.model((images.permute(0, 3, 1, 2).float() - self.mean) / self.std).softmax(-1)
+    def forward(self, images:torch.Tensor) -> tuple:
+        logits = self.model((images.permute(0, 3, 1, 2).float() - self.mean) / self.std)
+        return (logits / self.temperature).softmax(-1), logits
 
 # %% ../nbs/04b_export.ipynb #aed5afc9
 _OPSET = 18  # pinned: the file does not change with torch's default opset
@@ -84,7 +85,7 @@ def export_onnx(model:Path|str, # a model folder written by `pets train` / `save
     net = PixelsToProbs(clf).eval().to(memory_format=torch.contiguous_format)
     example = torch.zeros(2, clf.size, clf.size, 3, dtype=torch.uint8)
     with _quiet():
-        program = torch.onnx.export(net, (example,), input_names=['images'], output_names=['probabilities'],
+        program = torch.onnx.export(net, (example,), input_names=['images'], output_names=['probabilities', 'logits'],
                                     opset_version=_OPSET, dynamo=True, verbose=False,
                                     dynamic_shapes={'images': {0: torch.export.Dim('batch', min=1, max=4096)}})
     return _write(program.model_proto, _metadata(clf, folder), dest)
@@ -161,7 +162,8 @@ def export_run(model:Path|str, # a model or run folder written by `pets train`
         raise PetsError(f"No model at {model}: expected {SIDECAR} and {WEIGHTS} there (written by `pets train`).")
     photos, source = _run_photos(folder, n_photos)
     out = export_onnx(folder, dest)
-    res = dict(onnx=str(out), mb=out.stat().st_size / 1e6, checked_on=source, **compare_onnx(out, folder, photos))
+    try: res = dict(onnx=str(out), mb=out.stat().st_size / 1e6, checked_on=source, **compare_onnx(out, folder, photos))
+    except BaseException: out.unlink(); raise  # an unchecked file is not left behind
     if res['max_difference'] > 1e-4 or res['top1_agreement'] < 1:
         out.unlink()
         raise PetsError(f"The ONNX model does not match PyTorch on {source} (largest difference "

@@ -11,7 +11,7 @@ import json, platform, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np, torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from safetensors import SafetensorError
@@ -24,7 +24,8 @@ from .core import PetsError, PETS_PATTERN, BS
 from .data import label_images, valid_resize
 from .models import create_model
 from .train import resolve_precision, precision_autocast
-from .runtime import open_image, valid_image, predict
+from .runtime import open_image, valid_image, predict, check_calibration
+from .calibrate import ece, classification_metrics
 _all_ = ['open_image', 'predict']  # from `pets_classifier.runtime` (no torch): importable from here as before
 
 # %% ../nbs/04_inference.ipynb #89204f1d
@@ -49,6 +50,7 @@ def save_model(learn, # a trained fastai Learner from `pets_learner`
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
     meta = dict(format='pets_classifier', format_version=FORMAT_VERSION, arch=learn.arch_name, **_inputs(learn),
                 versions=library_versions())
+    if getattr(learn, 'calibration', None): meta['calibration'] = learn.calibration  # `pets_classifier.calibrate`
     save_file({k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}, str(dest/WEIGHTS))
     (dest/SIDECAR).write_text(json.dumps(meta, indent=2))
     return dest
@@ -66,6 +68,7 @@ class Classifier:
     resize: str = 'crop' # 'crop': centre square, resized; 'squish': whole image resized, then centre-cropped
     val_xtra: float = 0. # 'squish' resizes to `size` plus this fraction (rounded up to 8) first
     precision: str = 'fp32' # arithmetic of the forward pass: 'fp32', or 'bf16'/'fp16' autocast (see `resolve_precision`)
+    calibration: dict = None # temperature and unknown rule fitted by `pets train` (None: uncalibrated, no unknown)
 
     def preprocess(self, img:Image.Image) -> torch.Tensor:
         "The validation transform (`valid_image`, the pixels `pets export`'s ONNX model takes), scaled and normalised."
@@ -77,12 +80,15 @@ class Classifier:
         return precision_autocast(next(self.model.parameters()).device.type, self.precision)
 
     @torch.inference_mode()
-    def probs(self, images:list) -> torch.Tensor:
-        "Class probabilities for a list of PIL images, as one batch."
+    def logits(self, images:list) -> torch.Tensor:
+        "The model's logits for a list of PIL images, as one batch (float32, on the CPU)."
         x = torch.stack([self.preprocess(o) for o in images])
         x = x.to(next(self.model.parameters()).device, memory_format=torch.channels_last)
-        with self.autocast(): logits = self.model(x)
-        return logits.float().softmax(-1).cpu()
+        with self.autocast(): return self.model(x).float().cpu()
+
+    def probs(self, images:list) -> torch.Tensor:
+        "Calibrated class probabilities for a list of PIL images: softmax of the logits over the temperature."
+        return (self.logits(images) / (self.calibration or {}).get('temperature', 1.)).softmax(-1)
 
 def _read_meta(folder:Path) -> dict:
     "The JSON sidecar in `folder`, checked."
@@ -93,12 +99,13 @@ def _read_meta(folder:Path) -> dict:
     if meta.get('format_version') != FORMAT_VERSION:
         raise PetsError(f"{folder} has model format version {meta.get('format_version')}; this pets_classifier "
                         f"({__version__}) reads version {FORMAT_VERSION}. Upgrade pets_classifier or retrain.")
+    meta['calibration'] = check_calibration(meta.get('calibration'), str(folder/SIDECAR))
     return meta
 
 def classifier_from_learner(learn) -> Classifier:
     "A `Classifier` running a fastai `Learner`'s model with its classes, input size and normalisation."
     return Classifier(learn.model.eval(), **_inputs(learn), arch=getattr(learn, 'arch_name', type(learn.model).__name__),
-                      precision=getattr(learn, 'precision', 'fp32'))
+                      precision=getattr(learn, 'precision', 'fp32'), calibration=getattr(learn, 'calibration', None))
 
 def _load_pickle(path:Path, allow_pickle:bool, device:str, precision:str) -> Classifier:
     "A fastai `export.pkl`, only when `allow_pickle` says the file is trusted."
@@ -125,7 +132,7 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
     path = Path(path)
     precision = resolve_precision(precision, device)[0]
     if path.suffix in ('.pkl', '.pth', '.pt') and path.is_file(): return _load_pickle(path, allow_pickle, device, precision)
-    if path.suffix == '.onnx': raise PetsError(f"{path} is an ONNX model: `pets_classifier.runtime.load_onnx` loads it "
+    if path.suffix.lower() == '.onnx': raise PetsError(f"{path} is an ONNX model: `pets_classifier.runtime.load_onnx` loads it "
                                                "(pets predict, evaluate and app take it as it is).")
     folder = path.parent if path.name in (WEIGHTS, SIDECAR) else path
     if not (folder/SIDECAR).is_file() or not (folder/WEIGHTS).is_file():
@@ -140,8 +147,8 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
         raise PetsError(f"The weights in {folder/WEIGHTS} do not fit a {meta['arch']!r} with {len(meta['vocab'])} classes.") from None
     model = model.eval().to(device, memory_format=torch.channels_last)  # measured 14% faster at batch 1, 36% at 32 on CPU
     if precision == 'bf16': _cast_weights(model, torch.bfloat16)
-    return Classifier(model, **{k: meta[k] for k in ('vocab', 'size', 'mean', 'std', 'arch', 'resize', 'val_xtra') if k in meta},
-                      precision=precision)
+    fields = ('vocab', 'size', 'mean', 'std', 'arch', 'resize', 'val_xtra', 'calibration')
+    return Classifier(model, **{k: meta[k] for k in fields if k in meta}, precision=precision)
 
 # %% ../nbs/04_inference.ipynb #bf0563c9
 def known_images(clf:Classifier, path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name') -> tuple:
@@ -151,15 +158,32 @@ def known_images(clf:Classifier, path:Path|str, pattern:str=PETS_PATTERN, label_
     if not known: raise PetsError(f"None of the classes under {path} is one the model knows ({', '.join(clf.vocab[:5])}, ...).")
     return imgs, known
 
+def _prob_rows(res:list, vocab:list) -> np.ndarray:
+    "The probabilities of every class, one row per answered file of `predict(..., top_k=len(vocab))`."
+    return np.array([[dict(r['top'])[v] for v in vocab] for r in res])
+
 def evaluate(clf:Classifier, path:Path|str, # folder of labelled images
              pattern:str=PETS_PATTERN, label_from:str='name', # how labels are read, as in `label_images`
-             bs:int=32, progress:bool=False) -> dict:
-    "Accuracy, error rate and counts of `clf` on the labelled images under `path`."
+             bs:int=32, progress:bool=False,
+             unknown:str='auto' # the unknown rule, as for `predict`: 'auto', 'energy', 'max_prob' or 'off'
+            ) -> dict:
+    "Accuracy, error rate and counts, top-5, per-class and macro F1, confusion, calibration and unknown share."
     bs = BS.check('bs', bs)
     imgs, known = known_images(clf, path, pattern, label_from)
-    res = predict(clf, [f for f, _ in known], top_k=1, bs=bs, progress=progress)
-    scored = [(r['top'][0][0], l) for r, (_, l) in zip(res, known) if 'top' in r]
-    correct = sum(p == l for p, l in scored)
-    n = len(scored)
-    return dict(accuracy=correct/n, error_rate=1-correct/n, n=n, correct=correct,
-                unreadable=len(known)-n, unknown_class=len(imgs.files)-len(known), unmatched=len(imgs.unmatched))
+    res = predict(clf, [f for f, _ in known], top_k=len(clf.vocab), bs=bs, progress=progress, unknown=unknown)
+    answered = [(r, clf.vocab.index(l)) for r, (_, l) in zip(res, known) if 'top' in r]
+    if not answered: raise PetsError(f"None of the {len(known)} labelled images under {path} could be read.")
+    probs, targets = _prob_rows([r for r, _ in answered], clf.vocab), np.array([t for _, t in answered])
+    m, n = classification_metrics(probs, targets, clf.vocab), len(answered)
+    t = (clf.calibration or {}).get('temperature', 1.)
+    raw = probs ** t / (probs ** t).sum(1, keepdims=True)  # softmax(logits), from softmax(logits / t)
+    flags, right = np.array([r.get('unknown', False) for r, _ in answered]), probs.argmax(1) == targets
+    ruled = 'unknown' in answered[0][0]  # a rule was applied (None below when not: 'none flagged' would mislead)
+    return dict(accuracy=m['accuracy'], error_rate=1 - m['accuracy'], n=n, correct=int((probs.argmax(1) == targets).sum()),
+                unreadable=len(known) - n, unknown_class=len(imgs.files) - len(known), unmatched=len(imgs.unmatched),
+                top5_accuracy=m['top5_accuracy'], macro_f1=m['macro_f1'], temperature=t,
+                ece=ece(probs, targets), ece_uncalibrated=ece(raw, targets),
+                called_unknown=float(flags.mean()) if ruled else None,
+                correct_called_unknown=float(flags[right].mean()) if ruled and right.any() else None,
+                accuracy_of_answered=float(right[~flags].mean()) if (~flags).any() else None,
+                per_class=m['per_class'], confusion=m['confusion'])

@@ -119,10 +119,13 @@ def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled ima
 # %% ../nbs/05_report.ipynb #98332320
 FIGURES = dict(losses='Loss per epoch', lr_find='Learning rate finder, with the rate used',
                batch='A training batch (augmented)', top_losses='Top losses: prediction / actual',
-               confusion='Confusion matrix, most confused classes')
+               confusion='Confusion matrix, most confused classes',
+               reliability='Reliability: accuracy against confidence on the validation set, before and after calibration')
 TABLES = dict(most_confused='Most confused pairs', per_class='Accuracy per class, worst first',
+              per_class_metrics='Precision, recall and F1 per class (validation set, calibrated)',
               top_losses='Top losses', check='Files converted or skipped by the check before training')
 RUN_FILES = ('config.json', 'metrics.csv', 'confusion.csv', 'report.html', 'export.pkl', 'checkpoint.safetensors', WEIGHTS, SIDECAR,
+             'model.onnx', 'model.int8.onnx',  # written by `pets export`: stale once the run is trained again
              *(f'{k}.png' for k in FIGURES), *(f'{k}.csv' for k in TABLES))  # everything a run writes at its top
 
 def _img(png:Path) -> str:

@@ -42,13 +42,16 @@ def test_export_reads_back_with_onnx_and_onnxruntime(exported, sample):
     assert {k: meta[k] for k in fields} == {k: sidecar[k] for k in fields}
     assert model.opset_import[0].version == 18
     session = ort.InferenceSession(str(run/'model.onnx'), providers=['CPUExecutionProvider'])
-    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    (inp,), outs = session.get_inputs(), session.get_outputs()
     assert (inp.name, inp.type, inp.shape[1:]) == ('images', 'tensor(uint8)', [64, 64, 3])
     assert isinstance(inp.shape[0], str)  # a named, dynamic batch axis
     pixels = np.stack([np.asarray(Image.open(f).convert('RGB').resize((64, 64))) for f in sorted(sample.iterdir())[:5]])
-    probs = session.run(None, {'images': pixels})[0]
-    assert out.name == 'probabilities' and probs.shape == (5, len(sidecar['vocab']))
+    probs, logits = session.run(None, {'images': pixels})
+    assert [o.name for o in outs] == ['probabilities', 'logits'] and probs.shape == (5, len(sidecar['vocab']))
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)  # softmax inside the graph
+    t = sidecar['calibration']['temperature']  # pets train calibrated it; the graph divides by it
+    np.testing.assert_allclose(probs, np.exp(logits / t) / np.exp(logits / t).sum(1, keepdims=True), atol=1e-5)
+    assert meta['calibration'] == sidecar['calibration']
     assert (run/'model.int8.onnx').stat().st_size < (run/'model.onnx').stat().st_size / 3
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # each test reads the trained run or runs the command
 
-FIGURES = ['batch.png', 'confusion.png', 'losses.png', 'lr_find.png', 'top_losses.png']
+FIGURES = ['batch.png', 'confusion.png', 'losses.png', 'lr_find.png', 'reliability.png', 'top_losses.png']
 
 class Page(HTMLParser):
     "The <img> sources, headings and table count of an HTML page."
@@ -32,6 +32,16 @@ def test_config_records_the_resolved_settings(trained, sample):
     assert {'torch', 'fastai', 'timm', 'python', 'pets_classifier'} <= set(cfg['versions'])
     assert cfg['n_train'] + cfg['n_valid'] == 32 and len(cfg['vocab']) == 4
     assert 0 <= cfg['results']['accuracy'] <= 1 and cfg['results']['seconds'] > 0
+
+def test_calibration_in_model_json(trained):
+    "pets train calibrated on the validation set: the temperature, both thresholds and the rule, with its metrics."
+    cal = json.loads((trained[0]/'model.json').read_text())['calibration']
+    assert 0.05 <= cal['temperature'] <= 20 and cal['unknown'] == 'energy' and set(cal['thresholds']) == {'energy', 'max_prob'}
+    results = json.loads((trained[0]/'config.json').read_text())['results']
+    assert results['calibration'] == cal and results['accuracy'] <= results['top5_accuracy'] and 0 <= results['macro_f1'] <= 1
+    rows = list(csv.DictReader(open(trained[0]/'per_class_metrics.csv')))
+    assert [r['label'] for r in rows] == json.loads((trained[0]/'model.json').read_text())['vocab']
+    assert sum(int(r['support']) for r in rows) == json.loads((trained[0]/'config.json').read_text())['n_valid']
 
 def test_figures_are_real_images(trained):
     for name in FIGURES:

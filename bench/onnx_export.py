@@ -1,8 +1,8 @@
 """The exported ONNX model against PyTorch and stock fastai: equality, held-out accuracy (fp32 and int8), start-up,
 per-image latency and batched images/s, on the same photos and weights in one run.
 
-    python bench/onnx.py --data ../shared/data/pets-real-dev/images            # trains a model on 4 photos in 5 first (~90 s)
-    python bench/onnx.py --data ../shared/data/pets-real-dev/images --model RUN --holdout DIR   # a model trained without DIR
+    python bench/onnx_export.py --data ../shared/data/pets-real-dev/images            # trains a model on 4 photos in 5 first (~90 s)
+    python bench/onnx_export.py --data ../shared/data/pets-real-dev/images --model RUN --holdout DIR   # a model trained without DIR
 
 Without `--model`, every fifth photo of each breed is held out (as bench/accuracy.py does) and `pets train --arch
 efficientnet_lite0` trains on the rest. `pets export RUN --int8 static` writes model.onnx and model.int8.onnx (static
