@@ -16,14 +16,7 @@ import argparse, os, statistics, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore')
 sys.path.insert(0, str(Path(__file__).parent))
-
-def interleaved(fns:dict, items) -> dict:
-    "Seconds per call of each function on each item, calling them in turn on an item so drift hits all alike."
-    times = {k: [] for k in fns}
-    for it in items:
-        for k, fn in fns.items():
-            t = time.perf_counter(); fn(it); times[k].append(time.perf_counter() - t)
-    return times
+from predict import interleaved  # noqa: E402  (bench/predict.py: calls interleaved so drift hits all alike)
 
 def startup(cmd:list, repeat:int=3) -> float:
     "Median wall seconds of a fresh process from start to exit (it answers one photo)."
