@@ -56,11 +56,14 @@ def plot_reliability(logits:torch.Tensor, targets:torch.Tensor, temperature:floa
     "Accuracy against confidence per bin, before and after dividing the logits by `temperature`."
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], ':', c='gray', label='perfect calibration')
-    for t, name in ((1., 'before'), (temperature, f'after (T = {temperature:.2f})')):
+    for t, name, colour in ((1., 'before', 'C0'), (temperature, f'after (T = {temperature:.2f})', 'C1')):
         probs = (logits / t).softmax(-1).numpy()
         r = reliability_bins(probs, targets.numpy()).dropna()
-        ax.plot(r.confidence, r.accuracy, 'o-', label=f"{name}: ECE {ece(probs, targets.numpy()):.3f}")
-    ax.set(xlabel='confidence (top probability)', ylabel='accuracy', xlim=(0, 1), ylim=(0, 1), title='Reliability')
+        ax.plot(r.confidence, r.accuracy, '-', c=colour, alpha=0.4)
+        ax.scatter(r.confidence, r.accuracy, s=10 + 400 * r.n / r.n.sum(), c=colour,  # area: the bin's share of photos
+                   label=f"{name}: ECE {ece(probs, targets.numpy()):.3f}")
+    ax.set(xlabel='confidence (top probability)', ylabel='accuracy', xlim=(0, 1), ylim=(-0.02, 1.02),
+           title=f'Reliability on {len(targets)} photos (dot area: photos in the bin)')
     ax.legend(loc='upper left')
     return fig
 
