@@ -73,11 +73,12 @@ def test_predict_onnx_without_torch_or_fastai(exported, sample, env):
 
 @pytest.mark.slow
 def test_blocker_blocks(exported, env):
-    "The blocker stops a PyTorch model folder: the torch-free test above would fail if the ONNX path imported torch."
+    "The blocker stops a PyTorch model folder, in one line: the test above would fail if the ONNX path imported torch."
     run, _ = exported
     res = subprocess.run([sys.executable, '-c', NO_TORCH, 'predict', str(run), str(run/'model.json')],
                          env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode != 0 and 'blocked' in res.stderr, res.stderr[-2000:]
+    assert res.returncode == 2 and 'torch is not installed' in res.stderr, res.stderr[-2000:]  # one line, no traceback
+    assert len(res.stderr.strip().splitlines()) == 1
 
 @pytest.mark.slow
 def test_app_serves_onnx(exported, sample):

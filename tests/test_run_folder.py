@@ -108,7 +108,8 @@ def test_quiet_export_pkl_and_lr_suggestion(pets, sample, tmp_path):
     res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 1,
                '--epochs', 0, '--lr', 'valley', '--lr-find-iters', 20, '--export-pkl', '--quiet', '--out', out, check=0)
     lines = res.stdout.splitlines()
-    assert len(lines) == 2 and lines[0].startswith('validation: accuracy') and lines[1].startswith('model and run record in')
+    assert [l.split(':')[0] for l in lines[:2]] == ['calibration', 'validation'] and len(lines) == 3  # results only
+    assert lines[2].startswith('model and run record in')
     s = json.loads((out/'config.json').read_text())['settings']
     assert s['lr'] == s['lr_find']['valley']
     from fastai.learner import load_learner
