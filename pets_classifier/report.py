@@ -137,7 +137,13 @@ def _summary(run:Path) -> str:
     cfg = json.loads((run/'config.json').read_text()) if (run/'config.json').exists() else {}
     rows = {k: cfg[k] for k in ('arch', 'n_train', 'n_valid', 'device', 'started') if k in cfg}
     if cfg.get('vocab'): rows['classes'] = len(cfg['vocab'])
-    rows.update({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in cfg.get('results', {}).items()})
+    results = dict(cfg.get('results', {}))
+    if cal := results.pop('calibration', None):  # one row each: temperature, ECE before and after, the unknown rule
+        rule = cal.get('unknown')
+        results.update(temperature=cal.get('temperature'), ece_before_calibration=cal.get('ece_before'),
+                       ece_after_calibration=cal.get('ece_after'),
+                       unknown_rule=f"{rule} < {cal['thresholds'][rule]:.4g}" if rule in cal.get('thresholds', {}) else 'none')
+    rows.update({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in results.items()})
     settings = cfg.get('settings', {})
     return (pd.Series(rows, dtype=object).to_frame('').to_html(header=False) +
             (f"<details><summary>All settings and versions</summary>{pd.Series({**settings, **cfg.get('versions', {})}, dtype=object).to_frame('').to_html(header=False)}</details>" if cfg else ''))
