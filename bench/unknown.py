@@ -29,6 +29,7 @@ def main():
         run, holdout = trained_model(Path(a.data), work)
 
     import numpy as np
+    from scipy.special import softmax
     from pets_classifier.inference import load_model
     from pets_classifier.runtime import open_image, known_scores, predict
     from pets_classifier.calibrate import make_non_pets, ece, classification_metrics
@@ -46,7 +47,7 @@ def main():
     others = make_non_pets(work/'non_pets')
     o_logits = logits_of(others)
     t = cal['temperature']
-    soft = lambda z, temp: np.exp(z / temp - (z / temp).max(1, keepdims=True)) / np.exp(z / temp - (z / temp).max(1, keepdims=True)).sum(1, keepdims=True)
+    soft = lambda z, temp: softmax(z / temp, axis=1)
     print(f"model {run} ({clf.arch}), temperature {t:.3f} fitted on {cal['n_valid']} validation photos; "
           f"{len(held.files)} held-out pet photos, {len(others)} photos of other things")
     m = classification_metrics(soft(h_logits, t), h_targets, clf.vocab)

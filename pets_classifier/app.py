@@ -22,7 +22,7 @@ from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXEL
 from .data import label_images
 from .check import inspect_image
 from .inference import load_model, predict, Classifier, WEIGHTS, SIDECAR
-from .runtime import OnnxClassifier, load_onnx
+from .runtime import OnnxClassifier, load_onnx, is_onnx
 from .report import write_json
 
 # %% ../nbs/05a_app.ipynb #96a164c7
@@ -124,7 +124,7 @@ def answer_table(clf:Classifier, files:list, # uploaded files
 # %% ../nbs/05a_app.ipynb #67188100
 def _classifier(model:Path, precision:str) -> tuple:
     "The classifier in `model` (a model folder, one of its files, or a .onnx file from `pets export`) and its folder."
-    if model.suffix.lower() == '.onnx': return load_onnx(model), model.parent  # onnxruntime: the file's own precision
+    if is_onnx(model): return load_onnx(model), model.parent  # onnxruntime: the file's own precision
     folder = model.parent if model.is_file() else model  # model.json or model.safetensors: its folder
     return load_model(folder, precision=precision), folder
 

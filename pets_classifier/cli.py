@@ -651,20 +651,18 @@ def train_cmd(args):
     with _alone() if processes > 1 else contextlib.nullcontext(): _finish(learn, out, config, args, started, timer)
 
 # %% ../nbs/06_cli.ipynb #047fc108
-def _is_onnx(model:str) -> bool: return Path(model).suffix.lower() == '.onnx'
-
 def _no_precision_for_onnx(args, model:str):
     "Refuse --precision for an ONNX model: it runs as it was exported."
-    if _is_onnx(model) and args.precision != 'auto':
+    from pets_classifier.runtime import is_onnx
+    if is_onnx(model) and args.precision != 'auto':
         raise PetsError(f"--precision {args.precision} is for PyTorch models: {model} runs as it was exported "
                         "(fp32, or int8 for model.int8.onnx).")
 
 def _classifier(args, model:str):
     "The model `model` names: a .onnx file on onnxruntime (torch is not imported), else a PyTorch model."
+    from pets_classifier.runtime import is_onnx, load_onnx
     _no_precision_for_onnx(args, model)
-    if _is_onnx(model):
-        from pets_classifier.runtime import load_onnx
-        return load_onnx(model)
+    if is_onnx(model): return load_onnx(model)
     try: from pets_classifier.inference import load_model
     except ModuleNotFoundError as e:
         if e.name.split('.')[0] not in ('torch', 'torchvision', 'fastai', 'timm'): raise

@@ -24,7 +24,7 @@ from .core import PetsError, PETS_PATTERN, BS
 from .data import label_images, valid_resize
 from .models import create_model
 from .train import resolve_precision, precision_autocast
-from .runtime import open_image, valid_image, predict, check_calibration
+from .runtime import open_image, valid_image, predict, check_calibration, is_onnx
 from .calibrate import ece, classification_metrics
 _all_ = ['open_image', 'predict']  # from `pets_classifier.runtime` (no torch): importable from here as before
 
@@ -132,7 +132,7 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
     path = Path(path)
     precision = resolve_precision(precision, device)[0]
     if path.suffix in ('.pkl', '.pth', '.pt') and path.is_file(): return _load_pickle(path, allow_pickle, device, precision)
-    if path.suffix.lower() == '.onnx': raise PetsError(f"{path} is an ONNX model: `pets_classifier.runtime.load_onnx` loads it "
+    if is_onnx(path): raise PetsError(f"{path} is an ONNX model: `pets_classifier.runtime.load_onnx` loads it "
                                                "(pets predict, evaluate and app take it as it is).")
     folder = path.parent if path.name in (WEIGHTS, SIDECAR) else path
     if not (folder/SIDECAR).is_file() or not (folder/WEIGHTS).is_file():

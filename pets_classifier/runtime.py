@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'UNKNOWN_RULES', 'ONNX_META', 'open_image', 'image_files', 'valid_image', 'top_classes',
-           'known_scores', 'check_calibration', 'unknown_rule', 'predict', 'OnnxClassifier', 'load_onnx']
+           'known_scores', 'check_calibration', 'unknown_rule', 'predict', 'OnnxClassifier', 'load_onnx', 'is_onnx']
 
 # %% ../nbs/04a_runtime.ipynb #523a0774
 import json, math, mimetypes, os
@@ -212,3 +212,7 @@ def load_onnx(path:Path|str, # a .onnx file written by `pets export`, or the fol
     meta['calibration'] = check_calibration(meta.get('calibration'), str(path))
     fields = ('vocab', 'size', 'arch', 'resize', 'val_xtra', 'precision', 'calibration')
     return OnnxClassifier(session, **{k: meta[k] for k in fields if k in meta})
+
+def is_onnx(path:Path|str) -> bool:
+    "Whether `path` names an ONNX file (its suffix, in any case): for `load_onnx`, not the PyTorch `load_model`."
+    return Path(path).suffix.lower() == '.onnx'
