@@ -56,12 +56,12 @@ def main():
     o = epoch_images_per_s(ours, a.epochs)
     print(f"  resnet34 training, stock fastai (fp32)              {s:7.0f} images/s")
     layout = 'channels-last' if any(type(cb).__name__ == 'ChannelsLast' for cb in ours.cbs) else 'contiguous'
-    print(f"  resnet34 training, ours ({ours.precision}, {layout})  {o:7.0f} images/s   {o/s:.1f}x")
+    print(f"  resnet34 training, ours ({ours.run_state.precision}, {layout})  {o:7.0f} images/s   {o/s:.1f}x")
     for precision, accumulate in (('fp32', 1), ('auto', 1), ('auto', 2)):
         micro = loaders(a.bs // accumulate)
         learn = quiet(pets_learner(micro, 'resnet50', pretrained=False, precision=precision, accumulate=accumulate))
         gib = peak_gib(learn)
-        print(f"  resnet50 at {a.size} px, {a.bs} images a step as {accumulate} x {a.bs // accumulate}, {learn.precision}: peak {gib:5.2f} GiB (target <= 6)")
+        print(f"  resnet50 at {a.size} px, {a.bs} images a step as {accumulate} x {a.bs // accumulate}, {learn.run_state.precision}: peak {gib:5.2f} GiB (target <= 6)")
         del learn, micro
         if torch.cuda.is_available(): torch.cuda.empty_cache()
 

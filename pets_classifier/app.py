@@ -9,48 +9,39 @@ __all__ = ['UNKNOWN_MESSAGE', 'SPACE_APP', 'SPACE_REQUIREMENTS', 'run_info', 'va
 # %% ../nbs/05a_app.ipynb #a291c189
 import os
 os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # set before Gradio is imported: it sends no usage data, needs no internet
-import csv, json, shutil
+import shutil, sys
 from functools import partial
 from pathlib import Path
 
 import gradio as gr
 import numpy as np, torch
 from PIL import Image
-from fastai.data.transforms import RandomSplitter
 
 from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXELS
-from .data import label_images
+from .record import WEIGHTS, SIDECAR, CONFIG, read_config, read_model_meta, read_split, write_json
 from .check import inspect_image
-from .inference import load_model, predict, Classifier, WEIGHTS, SIDECAR
+from .inference import load_model, predict, Classifier
 from .runtime import OnnxClassifier, load_onnx, is_onnx
-from .report import write_json
 
 # %% ../nbs/05a_app.ipynb #96a164c7
+def _config(run:Path) -> dict:
+    "The run's config.json, or {} when there is none or it is damaged (it costs the accuracy line, not the page)."
+    try: return read_config(run) if (run/CONFIG).is_file() else {}
+    except PetsError as e: print(f"pets: {e} The page goes on without it.", file=sys.stderr); return {}
+
 def run_info(run:Path|str # a model folder: model.json, and config.json when `pets train` wrote it
             ) -> dict:
     "Backbone, number of classes, and the validation accuracy and image count when the run recorded them."
     run = Path(run)
-    meta = json.loads((run/SIDECAR).read_text())
-    try: cfg = json.loads((run/'config.json').read_text()) if (run/'config.json').is_file() else {}
-    except ValueError: cfg = {}  # a damaged config.json costs the accuracy line, not the page
-    return dict(arch=meta['arch'], classes=len(meta['vocab']), accuracy=cfg.get('results', {}).get('accuracy'), n_valid=cfg.get('n_valid'))
+    meta, cfg = read_model_meta(run), _config(run)
+    return dict(arch=meta['arch'], classes=len(meta['vocab']), accuracy=cfg.get('results', {}).get('accuracy'),
+                n_valid=cfg.get('n_valid'))
 
 # %% ../nbs/05a_app.ipynb #8f72a99c
-def _skipped(run:Path) -> list:
-    "The files the run's check before training skipped, from its check.csv."
-    if not (run/'check.csv').is_file(): return []
-    with open(run/'check.csv', newline='') as f: return [Path(r['file']) for r in csv.DictReader(f) if r['action'] == 'skip']
-
 def valid_images(run:Path|str # a run folder written by `pets train`
                 ) -> list:
-    "The run's validation images as (file, label), split again as `pets train` split them; [] when its data is not there."
-    run = Path(run)
-    try:
-        s = json.loads((run/'config.json').read_text())['settings']
-        imgs = label_images(s['data'], s['pattern'], s['label_from'], skip=_skipped(run))
-        with torch.random.fork_rng(): _, valid = RandomSplitter(s['valid_pct'], seed=s['seed'])(imgs.files)  # it seeds torch's RNG
-    except (OSError, KeyError, ValueError, PetsError): return []
-    return [(imgs.files[i], imgs.labels[i]) for i in valid]
+    "The run's validation images that are still there, as (file, label), from its `split.csv`."
+    return [(f, label) for f, label, _ in read_split(run, 'valid') if f.is_file()]
 
 # %% ../nbs/05a_app.ipynb #783234ca
 def example_photos(run:Path|str, # a model or run folder
@@ -200,7 +191,7 @@ def write_space(run:Path|str, # a model or run folder written by `pets train`
     (dest/'examples').mkdir(parents=True, exist_ok=True)
     for f in (WEIGHTS, SIDECAR): shutil.copy2(run/f, dest/f)
     for f in example_photos(run, n_examples): shutil.copy2(f, dest/'examples'/f.name)
-    cfg = json.loads((run/'config.json').read_text()) if (run/'config.json').is_file() else {}
+    cfg = _config(run)
     write_json({k: cfg[k] for k in ('arch', 'n_valid', 'results') if k in cfg}, dest/'config.json')
     (dest/'app.py').write_text(SPACE_APP); (dest/'requirements.txt').write_text(SPACE_REQUIREMENTS)
     return dest

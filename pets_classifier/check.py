@@ -106,14 +106,15 @@ def check_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name',
                  min_per_class:int=2, # classes with fewer usable images are skipped
                  min_size:int=32, max_pixels:int=Image.MAX_IMAGE_PIXELS, # passed to `inspect_image`
                  n_workers:int=None, # threads decoding images (default: one per core; 0: none, in this thread)
-                 progress:bool=False # a progress bar in a terminal or notebook, else lines with the time left
+                 progress:bool=False, # a progress bar in a terminal or notebook, else lines with the time left
+                 files:list=None # the images under `path`, if `list_images` listed them already
                 ) -> CheckReport:
     "Inspect every image under `path`; the report says which files training will use, convert or skip."
     min_per_class, min_size = ONE_OR_MORE.check('min_per_class', min_per_class), PIXELS.check('min_size', min_size)
     max_pixels = Range(int, 1, 10**12).check('max_pixels', max_pixels)
     n_workers = cores() if n_workers is None else WORKERS.check('n_workers', n_workers)
     path = Path(path).expanduser()
-    files, labels, _ = read_labels(path, pattern, label_from)  # the files and labels training would see
+    files, labels, _ = read_labels(path, pattern, label_from, files=files)  # the files and labels training sees
     findings = [Finding(f, 'name does not match the pattern', 'skip', f'pattern {pattern}') for f, l in zip(files, labels) if l is None]
     labelled = [f for f, l in zip(files, labels) if l is not None]
     inspected = _inspect_all(labelled, n_workers, progress, min_size=min_size, max_pixels=max_pixels)

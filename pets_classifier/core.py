@@ -5,12 +5,14 @@
 # %% auto #0
 __all__ = ['PETS_PATTERN', 'PRECISIONS', 'EPOCHS', 'VIEWS', 'LR', 'LR_RATIO', 'LR_FIND_ITERS', 'SIZE', 'TRAIN_BS', 'ACCUMULATE',
            'SEED', 'SHARE', 'WORKERS', 'BS', 'TOP_K', 'COUNT', 'ONE_OR_MORE', 'PIXELS', 'PORT', 'CONCURRENCY',
-           'QUEUE_BATCH', 'FEATURES_MEMORY', 'EVERY', 'PetsError', 'Range', 'Text', 'Regex', 'duration', 'Eta',
-           'progress']
+           'QUEUE_BATCH', 'FEATURES_MEMORY', 'LR_SUGGESTIONS', 'PATH', 'FOLDER', 'NAME', 'DEVICE', 'HOST', 'EVERY',
+           'PetsError', 'Range', 'Text', 'Regex', 'Choice', 'Rate', 'Setting', 'TrainSettings', 'duration', 'Eta',
+           'interactive', 'progress']
 
 # %% ../nbs/00_core.ipynb #a865620c
-import argparse, math, operator, re, sys, time
+import argparse, dataclasses, math, operator, re, sys, time
 from dataclasses import dataclass
+from typing import ClassVar
 
 # %% ../nbs/00_core.ipynb #6b5a41c6
 class PetsError(Exception):
@@ -118,6 +120,131 @@ CONCURRENCY = Range(int, 1, 64)  # predictions running at once
 QUEUE_BATCH = Range(int, 1, 1024)  # queued photos answered in one forward pass
 FEATURES_MEMORY = Range(float, 0, 100_000)  # GB of stage 1's cached features kept in memory; beyond it, on disk (0: always)
 
+# %% ../nbs/00_core.ipynb #549999ea
+@dataclass(frozen=True)
+class Choice(_Checked):
+    "One of `options`."
+    options: tuple = () # the values allowed
+
+    def convert(self, value):
+        "`value`, or a `ValueError` that lists the choices."
+        if isinstance(value, bool) or value not in self.options:
+            raise ValueError(f"{value!r} is not one of {', '.join(map(str, self.options))}")
+        return value
+
+LR_SUGGESTIONS = ('valley', 'slide', 'minimum', 'steep')  # fastai's `lr_find` suggestions, by name
+
+@dataclass(frozen=True)
+class Rate(_Checked):
+    "A learning rate in `LR`, or the name of one of `LR_SUGGESTIONS`, which `lr_find` then picks."
+    @property
+    def range(self) -> Range: return LR  # the numbers it takes
+
+    def convert(self, value) -> float|str:
+        if value in LR_SUGGESTIONS: return value
+        if isinstance(value, str):
+            try: float(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is neither a number nor one of {', '.join(LR_SUGGESTIONS)}") from None
+        return LR.convert(value)
+
+PATH, FOLDER, NAME = Text('a path'), Text('a folder'), Text('a name')
+DEVICE = Text('a device: auto, cpu, cuda, cuda:1, ...', r'[a-z][a-z0-9_]*(:\d+)?')
+HOST = Text('a host name or address, such as 127.0.0.1 or 0.0.0.0', r'[^\s/]+')
+
+# %% ../nbs/00_core.ipynb #e3363481
+@dataclass(frozen=True)
+class Setting:
+    "What a setting takes and what it does, as the annotation of a `TrainSettings` field (fastcore's `Param`, for a dataclass)."
+    kind: object # a `Range`, `Text`, `Choice` or `Rate` that checks and converts it, or `bool`
+    help: str # for the option's help and the docs
+
+@dataclass
+class TrainSettings:
+    "Every setting of `pets train`; each value is checked when the settings are made."
+    data: Setting(FOLDER, "folder of images (default: download Oxford-IIIT Pet with fastai)") = None
+    pattern: Setting(Regex(), "regex on the file name whose first group is the label (Oxford's <breed>_<n>.jpg)"
+                     ) = PETS_PATTERN
+    label_from: Setting(Choice(('name', 'folder')), "labels from file names (--pattern) or from parent folder names"
+                        ) = 'name'
+    valid_pct: Setting(SHARE, "share of images held out for validation") = 0.2
+    seed: Setting(SEED, "seed of the split and the training") = 2
+    size: Setting(SIZE, "image side in pixels") = 224
+    arch: Setting(NAME, "torchvision or timm model name; efficientnet_lite0, efficientnet_lite1 and "
+                  "efficientnet_lite2 need no internet") = 'resnet34'
+    pretrained: Setting(bool, "ImageNet weights to start from; --no-pretrained starts from random weights") = True
+    freeze_epochs: Setting(EPOCHS, "stage 1 epochs, body frozen: passes over the cached features, or with --views 0 "
+                           "over the images (default: 15, or 4 with --views 0)") = None
+    views: Setting(VIEWS, "stage 1 on cached features: the frozen body sees each training image this many times, "
+                   "augmented anew, once; then only the head trains, --freeze-epochs passes over the features in "
+                   "seconds. 0: fastai's frozen epochs over the images") = 8
+    lr: Setting(Rate(), "stage 1 peak learning rate, or an lr_find suggestion: valley, slide, minimum, steep "
+                "(the lesson's 1e-3 underfits small data)") = 5e-3
+    lr_find_iters: Setting(LR_FIND_ITERS, "mini-batches of the lr_find probe plotted in the run folder; 0 skips it "
+                           "(default: 100 on a GPU or on cached features, 30 on images on a CPU)") = None
+    epochs: Setting(EPOCHS, "stage 2 epochs, all layers") = 2
+    lr_max: Setting(LR, "stage 2 top learning rate, first layers get lr_max/100 (the lesson's)") = 1e-4
+    bn_stats: Setting(bool, "stage 2 re-estimates the body's batch-norm statistics (fastai's way); by default they "
+                      "keep ImageNet's") = False
+    device: Setting(DEVICE, "auto (a GPU if there is one), cpu, cuda, cuda:1, ...") = 'auto'
+    bs: Setting(TRAIN_BS, "images per optimizer step, across all processes and accumulated batches") = 32
+    accumulate: Setting(ACCUMULATE, "split each batch into this many smaller ones whose gradients add up: the same "
+                        "training in less GPU memory") = 1
+    precision: Setting(Choice(PRECISIONS), "arithmetic of the forward passes: fp32, or bf16/fp16 autocast (fp16 "
+                       "needs a GPU); auto: bf16 where the GPU or CPU has bfloat16 units, else fp16 on a GPU and fp32 "
+                       "on a CPU. Weights stay fp32") = 'auto'
+    workers: Setting(WORKERS, "data loader processes (default: 0 on CPU, up to 8 with a GPU)") = None
+    features_memory: Setting(FEATURES_MEMORY, "GB of stage 1's cached features kept in memory; larger ones go to "
+                             "features.bin in --out, deleted after stage 1 (4: for a 16 GB machine)") = 4
+    out: Setting(FOLDER, "run folder: model.safetensors, model.json, config.json, metrics.csv, figures, "
+                 "report.html") = 'pets-run'
+    overwrite: Setting(bool, "replace a run already in --out") = False
+    resume: Setting(FOLDER, "continue an interrupted run from its last epoch, with its settings") = None
+    export_pkl: Setting(bool, "also write fastai's export.pkl for load_learner. It is a pickle: loading it can run any "
+                        "code, so load only files you trust; it needs the same fastai and pets_classifier installed. "
+                        "Our own model files need none of this") = False
+    quiet: Setting(bool, "no progress bars or epoch table: only results and errors") = False
+
+    groups: ClassVar[dict] = {  # `pets train --help`'s groups: title -> (description, the settings in it)
+        'data': ('', 'data pattern label_from valid_pct seed size'),
+        'model': ('', 'arch pretrained'),
+        'stage 1': ('the head trains, the pretrained body frozen', 'freeze_epochs views lr lr_find_iters'),
+        'stage 2': ('all layers train, with discriminative learning rates', 'epochs lr_max bn_stats'),
+        'performance': ('', 'device bs accumulate precision workers features_memory'),
+        'output': ('', 'out overwrite resume export_pkl quiet')}
+    how_it_runs: ClassVar[tuple] = ('out', 'overwrite', 'resume', 'quiet', 'features_memory')  # not what it learns
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), f.type.kind
+            if value is None and f.default is None: continue
+            if kind is bool:
+                if not isinstance(value, bool): raise PetsError(f"{f.name}={value!r} is not true or false")
+            else: setattr(self, f.name, kind.check(f.name, value))
+
+    @classmethod
+    def kinds(cls) -> dict: return {f.name: f.type.kind for f in dataclasses.fields(cls)}  # what each takes
+
+    @classmethod
+    def help(cls) -> dict: return {f.name: f.type.help for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def defaults(cls) -> dict: return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def option(cls, name:str) -> str:
+        "The `pets train` option of the setting `name`: `--valid-pct`, and `--no-pretrained` for a flag set by default."
+        flag = cls.kinds()[name] is bool and cls.defaults()[name] is True
+        return ('--no-' if flag else '--') + name.replace('_', '-')
+
+    def changed(self) -> dict:
+        "The settings that differ from their defaults."
+        return {k: v for k, v in vars(self).items() if v != self.defaults()[k]}
+
+    def replace(self, **kwargs) -> 'TrainSettings':
+        "A copy with `kwargs` changed (and checked)."
+        return dataclasses.replace(self, **kwargs)
+
 # %% ../nbs/00_core.ipynb #30636dec
 def duration(seconds:float) -> str:
     "`seconds` in words a log reader takes in at a glance: '8 s', '2 min 05 s', '1 h 02 min'."
@@ -151,7 +278,7 @@ class Eta:
         if now - self.last >= self.every and self.done < self.total: self.out(self.line(), flush=True); self.last = now
 
 # %% ../nbs/00_core.ipynb #6839bc0e
-def _interactive() -> bool:
+def interactive() -> bool:
     "Is the output a terminal or a notebook, where a bar redraws in place?"
     if sys.stdout.isatty(): return True
     try: from fastprogress.fastprogress import IN_NOTEBOOK
@@ -162,7 +289,7 @@ def progress(items, total:int, what:str, show:bool=True, unit:str='batches', eve
              bar:bool=None): # a bar (True) or lines (False); default: a bar where it redraws in place
     "Yield `items` (`total` of them); when `show`, with a fastprogress bar or `Eta`'s lines about them."
     if not show: yield from items; return
-    if _interactive() if bar is None else bar:
+    if interactive() if bar is None else bar:
         from fastprogress.fastprogress import progress_bar
         pb = progress_bar(items, total=total, leave=False)
         pb.comment = what

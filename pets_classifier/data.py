@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['BREEDS', 'SAMPLE_MARKER', 'VAL_XTRA', 'pets_folder', 'pets_images', 'breed_style', 'sample_image', 'make_sample_pets',
-           'is_sample', 'lesson_images', 'LabelledImages', 'name_regex', 'name_labeller', 'read_labels', 'label_images',
-           'FastAugment', 'pets_block', 'valid_resize', 'valid_item_tfm', 'default_workers', 'pets_dataloaders',
-           'check_split', 'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
+           'is_sample', 'lesson_images', 'LabelledImages', 'name_regex', 'name_labeller', 'list_images', 'read_labels',
+           'label_images', 'FastAugment', 'pets_block', 'valid_resize', 'valid_item_tfm', 'default_workers',
+           'pets_dataloaders', 'check_split', 'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
 import os, re, tempfile, urllib.error
@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from fastai.vision.all import (untar_data, URLs, fastai_cfg, get_image_files, DataBlock, ImageBlock, CategoryBlock,
-    RandomSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats, RegexLabeller, parent_label, using_attr,
-    RandTransform, TensorImage, logit)
+    RandomSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats, RegexLabeller, parent_label,
+    using_attr, RandTransform, TensorImage, logit)
 import torch, torch.nn.functional as F
 from fastai.vision.augment import flip_mat, rotate_mat, zoom_mat, find_coeffs
+from fastcore.meta import delegates
 # Private names of the libraries pinned in pyproject.toml, in this one place: not part of their public API, so they
 # may change in any release; on an upgrade check these first. From fastai 2.8.12 (the pinned `fastai==2.8.12`):
 from fastai.vision.augment import _WarpCoord, _BrightnessLogit, _ContrastLogit  # `PetsAugment`'s warp and lighting
@@ -30,7 +31,8 @@ from fastai.vision.augment import _WarpCoord, _BrightnessLogit, _ContrastLogit  
 # (`train.cpu_bf16`).
 from torch.nn.modules.batchnorm import _BatchNorm  # noqa: F401 (used by pets_classifier.train)
 
-from .core import PetsError, PETS_PATTERN, Range, SHARE, SEED, SIZE, TRAIN_BS, WORKERS, ONE_OR_MORE
+from pets_classifier.core import (PetsError, PETS_PATTERN, TrainSettings, Range, SHARE, SEED, SIZE, TRAIN_BS, WORKERS,
+    ONE_OR_MORE)
 _all_ = ['PetsError', 'PETS_PATTERN']  # defined in `pets_classifier.core`; importable from here as before
 
 # %% ../nbs/00_data.ipynb #b42b01d3
@@ -166,15 +168,21 @@ def name_labeller(pattern:str|re.Pattern=PETS_PATTERN):
     return using_attr(RegexLabeller(name_regex(pattern)), 'name')
 
 # %% ../nbs/00_data.ipynb #927c5c8a
+def list_images(path:Path|str # folder searched recursively for images
+               ) -> list:
+    "The image files under `path`, sorted (so the seeded split is the same on every file system), as fastai finds them."
+    path = Path(path).expanduser()
+    if not path.is_dir(): raise PetsError(f"Data folder not found: {path}")
+    return sorted(get_image_files(path))
+
 def read_labels(path:Path|str, # folder searched recursively for images
                 pattern:str=PETS_PATTERN, # regex on the file name whose first group is the label
                 label_from:str='name', # 'name': `pattern` on the file name; 'folder': the parent folder's name
-                skip:list=None # files to leave out (e.g. `check_images(...).skipped`)
+                skip:list=None, # files to leave out (e.g. `check_images(...).skipped`)
+                files:list=None # the images under `path`, if `list_images` listed them already
                ) -> tuple:
     "The images under `path` (sorted), each one's label (None where `pattern` does not match), and the labeller."
-    path = Path(path).expanduser()
-    if not path.is_dir(): raise PetsError(f"Data folder not found: {path}")
-    files = sorted(get_image_files(path))  # sorted: the seeded split is the same on every file system
+    files = list_images(path) if files is None else list(files)
     if skip: left_out = set(map(Path, skip)); files = [f for f in files if f not in left_out]
     if not files: raise PetsError(f"No image files (.jpg, .png, ...) under {path}.")
     if label_from == 'folder': labeller, labels = parent_label, [parent_label(f) for f in files]
@@ -184,17 +192,20 @@ def read_labels(path:Path|str, # folder searched recursively for images
     else: raise PetsError(f"label_from must be 'name' or 'folder', not {label_from!r}")
     if all(l is None for l in labels):
         eg = ', '.join(f.name for f in files[:3])
-        raise PetsError(f"The pattern {pattern!r} matches none of the {len(files)} file names under {path} (e.g. {eg}). "
-                        "Pass --pattern with a group that captures the label, or --label-from folder.")
+        raise PetsError(f"The pattern {pattern!r} matches none of the {len(files)} file names under {path} (e.g. "
+                        f"{eg}). Pass --pattern with a group that captures the label, or --label-from folder.")
     return files, labels, labeller
 
-def label_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name', skip:list=None # as in `read_labels`
+def label_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name', skip:list=None, # as `read_labels`
+                 files:list=None # the images under `path`, if listed already
                 ) -> LabelledImages:
     "List the images under `path` and label them; files without a label are set aside."
-    files, labels, labeller = read_labels(path, pattern, label_from, skip)
+    files, labels, labeller = read_labels(path, pattern, label_from, skip, files)
     res = LabelledImages([f for f, l in zip(files, labels) if l is not None], [l for l in labels if l is not None],
                          [f for f, l in zip(files, labels) if l is None], labeller)
-    if len(res.vocab) < 2: raise PetsError(f"Only one class ({res.vocab[0]!r}) under {Path(path).expanduser()}: a classifier needs at least two.")
+    if len(res.vocab) < 2:
+        raise PetsError(f"Only one class ({res.vocab[0]!r}) under {Path(path).expanduser()}: a classifier needs at "
+                        "least two.")
     return res
 
 # %% ../nbs/00_data.ipynb #1e2d3c4b
@@ -238,9 +249,9 @@ class FastAugment(RandTransform):
 VAL_XTRA = 0.14  # fastai's default: validation images squished to size*(1+VAL_XTRA) (rounded up to 8), centre-cropped
 
 def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
-               valid_pct:float=0.2, # fraction held out for validation
-               seed:int=2, # seed of the split (the lesson uses 2)
-               size:int=224, # final image side
+               valid_pct:float=TrainSettings.valid_pct, # fraction held out for validation
+               seed:int=TrainSettings.seed, # seed of the split (the lesson uses 2)
+               size:int=TrainSettings.size, # final image side
                min_scale:float=0.75, # smallest share of the image kept by the random-resized crop
                presize:int=None, # the lesson's presizing: first crop to this side (460 for 224), augment the batch after
                val_xtra:float=VAL_XTRA, # validation: squish to `size` plus this fraction, centre-crop `size`
@@ -272,33 +283,35 @@ def default_workers() -> int:
     "0 on CPU (measured fastest on 2 cores), up to 8 loader processes with a GPU."
     return min(8, os.cpu_count() or 1) if torch.cuda.is_available() else 0
 
-def pets_dataloaders(path:Path|str, # folder of images
+@delegates(pets_block)
+def pets_dataloaders(path:Path|str|LabelledImages, # folder of images, or the images `label_images` labelled
                      pattern:str=PETS_PATTERN, # regex on file names whose first group is the label
                      label_from:str='name', # 'name' or 'folder'
-                     bs:int=64, # batch size
+                     bs:int=TrainSettings.bs, # batch size
                      num_workers:int=None, # loader processes (default: `default_workers()`)
-                     valid_pct:float=0.2, # fraction held out for validation
+                     valid_pct:float=TrainSettings.valid_pct, # fraction held out for validation
                      verbose:bool=True, # print how many images, classes and files left out
                      skip:list=None, # files to leave out, e.g. `check_images(...).skipped`
                      per_class:int=None, # use only the first this many images of each class (a quick run)
                      device=None, # where batches go (default: the GPU if there is one)
-                     **block_kw # passed to `pets_block`: seed, size, presize, ...
+                     **kwargs # `pets_block`'s: seed, size, presize, ...
                     ):
     "fastai `DataLoaders` for the images under `path`, labelled by `pattern` or folder; batches of at most the training images."
     bs, valid_pct = TRAIN_BS.check('bs', bs), SHARE.check('valid_pct', valid_pct)
     if num_workers is not None: WORKERS.check('num_workers', num_workers)
-    imgs = label_images(path, pattern, label_from, skip)
+    imgs = path if isinstance(path, LabelledImages) else label_images(path, pattern, label_from, skip)
     if per_class is not None: imgs = imgs.first(per_class)
     if verbose: print(imgs.report())
-    n_train, _ = check_split(imgs.labels, valid_pct, block_kw.get('seed', 2))  # 2: `pets_block`'s seed
-    dls = pets_block(imgs.labeller, valid_pct, **block_kw).dataloaders(
+    n_train, _ = check_split(imgs.labels, valid_pct, kwargs.get('seed', TrainSettings.seed))
+    dls = pets_block(imgs.labeller, valid_pct, **kwargs).dataloaders(
         imgs.files, bs=min(bs, n_train), num_workers=default_workers() if num_workers is None else num_workers, device=device)
     missing = missing_valid_classes(dls)
     if missing and verbose: print(f"Warning: the validation set has no images of {len(missing)} classes: {', '.join(missing[:5])}")
     return dls
 
 def check_split(labels:list, # each image's label, in the order of the files
-                valid_pct:float=0.2, seed:int=2, # as in `pets_block` (seed None: a random split, only counted)
+                valid_pct:float=TrainSettings.valid_pct, seed:int=TrainSettings.seed, # as in `pets_block`
+                # (seed None: a random split, only counted)
                 bs:int=None, # a training batch that must fit in the training images (None: not checked)
                 names:dict=None # what to call the settings in messages (default: their names here), e.g. {'bs': '--bs'}
                ) -> tuple:

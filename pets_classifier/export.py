@@ -14,8 +14,9 @@ import numpy as np, torch
 from PIL import Image
 
 from .core import PetsError, ONE_OR_MORE
-from .inference import Classifier, load_model, library_versions, FORMAT_VERSION, WEIGHTS, SIDECAR
-from .runtime import ONNX_META, load_onnx, open_image, image_files
+from .record import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, read_split
+from .inference import Classifier, load_model, library_versions
+from .runtime import ONNX_META, load_onnx, open_image
 
 # %% ../nbs/04b_export.ipynb #fda5e870
 class PixelsToProbs(torch.nn.Module):
@@ -44,7 +45,7 @@ def _onnx():
 
 def _metadata(clf:Classifier, folder:Path, precision:str='fp32') -> dict:
     "What `model.json` says of the model, with the ONNX graph's input and output."
-    meta = json.loads((folder/SIDECAR).read_text())
+    meta = read_model_meta(folder)
     return dict(meta, format='pets_classifier', format_version=FORMAT_VERSION, precision=precision, opset=_OPSET,
                 input='images: uint8 RGB [batch, size, size, 3] after the validation transform (resize, centre crop)',
                 output='probabilities: float32 [batch, classes], in the order of vocab', versions=library_versions())
@@ -138,10 +139,9 @@ def quantize_onnx(onnx_file:Path|str, # a file written by `export_onnx`
 
 # %% ../nbs/04b_export.ipynb #64fb49ff
 def _run_photos(folder:Path, n:int) -> tuple:
-    "Up to `n` photos spread over the run's data folder (from config.json), and where they came from."
-    try: data = json.loads((folder/'config.json').read_text())['settings']['data']
-    except (OSError, KeyError, ValueError, TypeError): data = None
-    files = image_files([data]) if data and Path(data).is_dir() else []
+    "Up to `n` photos spread over the run's photos (its `split.csv`), and where they came from."
+    files = [f for f, _, _ in read_split(folder) if f.is_file()]
+    data = files[0].parent if files else None
     photos = []
     for f in files[::max(1, len(files) // n)]:
         with contextlib.suppress(PetsError): photos.append(open_image(f))

@@ -9,7 +9,8 @@ import json, subprocess, sys
 from pathlib import Path
 import pytest
 from pets_classifier import __version__, cli
-from pets_classifier.core import Range, Text, Regex
+from pets_classifier.core import Range, Text, Regex, TrainSettings
+from pets_classifier.record import CHECKPOINT
 
 SUBS = cli.parser()._subparsers._group_actions[0].choices
 OPTIONS = [(name, a) for name, sp in SUBS.items() for a in sp._actions if a.dest != 'help']
@@ -96,9 +97,9 @@ def test_the_command_says_it_in_one_line(pets, tmp_path):
 def _run_folder(tmp_path, sample, version=__version__, **settings) -> Path:
     "A run folder to resume: config.json with the settings `pets train` records, and a checkpoint file."
     run = tmp_path/'run'; run.mkdir()
-    recorded = {k: v for k, v in vars(cli.parser().parse_args(['train', '--data', str(sample), '--out', str(run)])).items() if k != 'func'}
-    (run/'config.json').write_text(json.dumps(dict(settings={**recorded, 'freeze_epochs': 4, **settings}, versions=dict(pets_classifier=version))))
-    (run/cli.CHECKPOINT).write_bytes(b'not read: refused before')
+    recorded = vars(TrainSettings(data=str(sample), out=str(run), freeze_epochs=4))
+    (run/'config.json').write_text(json.dumps(dict(settings={**recorded, **settings}, versions=dict(pets_classifier=version))))
+    (run/CHECKPOINT).write_bytes(b'not read: refused before')
     return run
 
 COMBINATIONS = {
@@ -116,7 +117,7 @@ COMBINATIONS = {
     'out holding files a run writes': (['--out', '{tmp}/mine'], 'already holds files a run writes (losses.png); pass --overwrite'),
     'resume a run of another version': (['--resume', '{run:0.0.1}'], 'the run was written by pets_classifier 0.0.1 and this is'),
     'resume with other settings': (['--resume', '{run}', '--epochs', '5'], "goes on with the run's own settings; leave out --epochs (the run has --epochs 2)."),
-    'resume a run whose settings are out of range': (['--resume', '{run:bs=0}'], "has --bs 0, which pets train does not take"),
+    'resume a run whose settings are out of range': (['--resume', '{run:bs=0}'], "config.json is damaged: its setting bs=0 is not a whole number"),
     'resume a damaged run': (['--resume', '{run:damaged}'], 'config.json is damaged'),
 }
 

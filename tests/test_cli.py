@@ -18,7 +18,7 @@ def test_train_writes_model_and_metrics(trained):
     settings, seconds = config['settings'], config['results']['seconds_by_stage']
     from pets_classifier.train import cpu_bf16
     assert (settings['views'], settings['precision'], settings['accumulate']) == (8, 'bf16' if cpu_bf16() else 'fp32', 1)
-    assert settings['precision_why'].startswith('auto: this CPU has') and settings['channels_last'] is True
+    assert config['resolved']['precision_why'].startswith('auto: this CPU has') and config['resolved']['channels_last'] is True
     assert list(seconds) == ['check', 'model', 'features', 'lr_find', 'head', 'unfrozen', 'finish'], seconds
     assert all(v >= 0 for v in seconds.values()) and sum(seconds.values()) <= config['results']['seconds'] + 0.1 * len(seconds)  # each rounded to 0.1 s
 
@@ -38,16 +38,16 @@ def test_train_frozen_epochs_and_accumulation(pets, sample, tmp_path):
 @pytest.mark.slow
 def test_cpu_without_bfloat16_units_trains_in_fp32(sample, tmp_path, monkeypatch):
     "The capability check forced to 'no bfloat16 units': auto picks fp32, says why, and so does a model loaded there."
-    from pets_classifier import cli, train
+    from pets_classifier import cli, models
     from pets_classifier.inference import load_model
-    monkeypatch.setattr(train, 'cpu_bf16', lambda: False)
+    monkeypatch.setattr(models, 'cpu_bf16', lambda: False)
     out = tmp_path/'no-bf16'
     assert cli.main(['train', '--data', str(sample), '--arch', 'efficientnet_lite0', '--size', '64', '--bs', '8', '--device', 'cpu',
                      '--freeze-epochs', '1', '--epochs', '1', '--lr-find-iters', '0', '--quiet', '--out', str(out)]) == 0
-    settings = json.loads((out/'config.json').read_text())['settings']
-    assert (settings['precision'], settings['precision_why']) == ('fp32', 'auto: this CPU has no bfloat16 units, where bf16 would be slower than fp32')
+    config = json.loads((out/'config.json').read_text())
+    assert (config['settings']['precision'], config['resolved']['precision_why']) == ('fp32', 'auto: this CPU has no bfloat16 units, where bf16 would be slower than fp32')
     assert load_model(out).precision == 'fp32'
-    monkeypatch.setattr(train, 'cpu_bf16', lambda: True)
+    monkeypatch.setattr(models, 'cpu_bf16', lambda: True)
     assert load_model(out).precision == 'bf16'
 
 @pytest.mark.slow

@@ -75,10 +75,10 @@ def test_gpu_asked_for_but_absent(pets_in_process, sample, tmp_path):
 
 def test_out_of_gpu_memory_gives_advice(sample, tmp_path, monkeypatch, capsys, env):
     "Out of memory mid-training (simulated: no GPU here) ends with advice and exit 2, not a traceback."
-    import torch, pets_classifier.train as train
+    import torch, pets_classifier.pipeline as pipeline
     monkeypatch.setenv('PETS_CACHE', env['PETS_CACHE'])
     def oom(*a, **k): raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
-    monkeypatch.setattr(train, 'two_stage', oom)
+    monkeypatch.setattr(pipeline, 'two_stage', oom)
     from pets_classifier.cli import main
     status = main(['train', '--data', str(sample), '--arch', 'efficientnet_lite0', '--size', '64', '--bs', '16',
                    '--lr-find-iters', '0', '--quiet', '--out', str(tmp_path/'oom')])

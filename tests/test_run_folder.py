@@ -27,7 +27,7 @@ def test_config_records_the_resolved_settings(trained, sample):
     s = cfg['settings']
     assert s['seed'] == 2 and s['lr'] == 3e-3 and s['lr_max'] == pytest.approx(1e-4)
     assert s['pattern'] == r'^(.+)_\d+\.\w+$' and s['workers'] == 0 and Path(s['data']) == sample
-    assert set(s['lr_find']) == {'valley', 'slide', 'minimum', 'steep'}
+    assert set(cfg['resolved']['lr_find']) == {'valley', 'slide', 'minimum', 'steep'}
     assert cfg['device'] == 'cpu' and cfg['arch'] == 'efficientnet_lite0'
     assert {'torch', 'fastai', 'timm', 'python', 'pets_classifier'} <= set(cfg['versions'])
     assert cfg['n_train'] + cfg['n_valid'] == 32 and len(cfg['vocab']) == 4
@@ -110,8 +110,8 @@ def test_quiet_export_pkl_and_lr_suggestion(pets, sample, tmp_path):
     lines = res.stdout.splitlines()
     assert [l.split(':')[0] for l in lines[:2]] == ['calibration', 'validation'] and len(lines) == 3  # results only
     assert lines[2].startswith('model and run record in')
-    s = json.loads((out/'config.json').read_text())['settings']
-    assert s['lr'] == s['lr_find']['valley']
+    cfg = json.loads((out/'config.json').read_text())
+    assert cfg['settings']['lr'] == cfg['resolved']['lr_find']['valley'] and cfg['resolved']['lr'] == 'valley'
     from fastai.learner import load_learner
     learn = load_learner(out/'export.pkl')
     assert list(learn.dls.vocab) == json.loads((out/'model.json').read_text())['vocab']
