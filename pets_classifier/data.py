@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['BREEDS', 'SAMPLE_MARKER', 'VAL_XTRA', 'pets_folder', 'pets_images', 'breed_style', 'sample_image', 'make_sample_pets',
            'is_sample', 'lesson_images', 'LabelledImages', 'name_regex', 'name_labeller', 'list_images', 'read_labels',
-           'label_images', 'FastAugment', 'pets_block', 'valid_resize', 'valid_item_tfm', 'default_workers',
-           'pets_dataloaders', 'check_split', 'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
+           'label_images', 'FastAugment', 'pets_splitter', 'pets_block', 'valid_resize', 'valid_item_tfm',
+           'default_workers', 'pets_dataloaders', 'check_split', 'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
 import os, re, tempfile, urllib.error
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from fastai.vision.all import (untar_data, URLs, fastai_cfg, get_image_files, DataBlock, ImageBlock, CategoryBlock,
-    RandomSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats, RegexLabeller, parent_label,
+    RandomSplitter, TrainTestSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats, RegexLabeller, parent_label,
     using_attr, RandTransform, TensorImage, logit)
 import torch, torch.nn.functional as F
 from fastai.vision.augment import flip_mat, rotate_mat, zoom_mat, find_coeffs
@@ -248,6 +248,18 @@ class FastAugment(RandTransform):
 # %% ../nbs/00_data.ipynb #4392d343
 VAL_XTRA = 0.14  # fastai's default: validation images squished to size*(1+VAL_XTRA) (rounded up to 8), centre-cropped
 
+def pets_splitter(valid_pct:float=TrainSettings.valid_pct, seed:int=TrainSettings.seed, # share held out, and seed
+                  stratify:list=None # each item's label: hold out that share of each class (small data)
+                 ):
+    "fastai's seeded `RandomSplitter`, or with `stratify` its `TrainTestSplitter` (scikit-learn's stratified split)."
+    if stratify is None: return RandomSplitter(valid_pct, seed=seed)
+    return TrainTestSplitter(valid_pct, random_state=seed, stratify=stratify)
+
+class _Stratified:
+    "A `DataBlock` splitter holding out `valid_pct` of each class: the labels come from `get_y` when it splits."
+    def __init__(self, get_y, valid_pct:float, seed:int): self.get_y, self.valid_pct, self.seed = get_y, valid_pct, seed
+    def __call__(self, items): return pets_splitter(self.valid_pct, self.seed, [self.get_y(o) for o in items])(items)
+
 def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
                valid_pct:float=TrainSettings.valid_pct, # fraction held out for validation
                seed:int=TrainSettings.seed, # seed of the split (the lesson uses 2)
@@ -255,7 +267,8 @@ def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
                min_scale:float=0.75, # smallest share of the image kept by the random-resized crop
                presize:int=None, # the lesson's presizing: first crop to this side (460 for 224), augment the batch after
                val_xtra:float=VAL_XTRA, # validation: squish to `size` plus this fraction, centre-crop `size`
-               stats:tuple=imagenet_stats # normalisation (mean, std)
+               stats:tuple=imagenet_stats, # normalisation (mean, std)
+               stratify:bool=False # hold out `valid_pct` of each class (scikit-learn's stratified split)
               ) -> DataBlock:
     "The lesson's `DataBlock`: seeded split, crop, augmentation, normalisation (crop per item unless `presize`)."
     valid_pct, size = SHARE.check('valid_pct', valid_pct), SIZE.check('size', size)
@@ -264,7 +277,8 @@ def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
     Range(float, 0, 1, open='lo').check('min_scale', min_scale); Range(float, 0, 1).check('val_xtra', val_xtra)
     if presize: item, augment = Resize(presize), aug_transforms(size=size, min_scale=min_scale)
     else: item, augment = RandomResizedCrop(size, min_scale=min_scale, val_xtra=val_xtra), [FastAugment()]
-    return DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=get_y, splitter=RandomSplitter(valid_pct, seed=seed),
+    split = _Stratified(get_y, valid_pct, seed) if stratify else pets_splitter(valid_pct, seed)
+    return DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=get_y, splitter=split,
                      item_tfms=item, batch_tfms=[*augment, Normalize.from_stats(*stats)])
 
 def valid_resize(dls) -> dict:
@@ -302,7 +316,8 @@ def pets_dataloaders(path:Path|str|LabelledImages, # folder of images, or the im
     imgs = path if isinstance(path, LabelledImages) else label_images(path, pattern, label_from, skip)
     if per_class is not None: imgs = imgs.first(per_class)
     if verbose: print(imgs.report())
-    n_train, _ = check_split(imgs.labels, valid_pct, kwargs.get('seed', TrainSettings.seed))
+    n_train, _ = check_split(imgs.labels, valid_pct, kwargs.get('seed', TrainSettings.seed),
+                             stratify=kwargs.get('stratify', False))
     dls = pets_block(imgs.labeller, valid_pct, **kwargs).dataloaders(
         imgs.files, bs=min(bs, n_train), num_workers=default_workers() if num_workers is None else num_workers, device=device)
     missing = missing_valid_classes(dls)
@@ -313,7 +328,8 @@ def check_split(labels:list, # each image's label, in the order of the files
                 valid_pct:float=TrainSettings.valid_pct, seed:int=TrainSettings.seed, # as in `pets_block`
                 # (seed None: a random split, only counted)
                 bs:int=None, # a training batch that must fit in the training images (None: not checked)
-                names:dict=None # what to call the settings in messages (default: their names here), e.g. {'bs': '--bs'}
+                names:dict=None, # what to call the settings in messages (default: their names here), e.g. {'bs': '--bs'}
+                stratify:bool=False # the split holds out `valid_pct` of each class, as `pets_block(stratify=True)`
                ) -> tuple:
     "`(n_train, n_valid)` of the split `pets_block` makes; a `PetsError` if it leaves no validation image, a class without training images, or fewer training images than `bs`."
     name = lambda k: (names or {}).get(k, k)
@@ -321,7 +337,11 @@ def check_split(labels:list, # each image's label, in the order of the files
     n, classes = len(labels), sorted(set(labels))
     if seed is None: train, valid = range(n - int(valid_pct * n)), range(n - int(valid_pct * n), n)  # counts only
     else:
-        with torch.random.fork_rng(): train, valid = RandomSplitter(valid_pct, seed=SEED.check(name('seed'), seed))(range(n))
+        split = pets_splitter(valid_pct, SEED.check(name('seed'), seed), labels if stratify else None)
+        try:
+            with torch.random.fork_rng(): train, valid = split(range(n))
+        except ValueError as e:  # scikit-learn: a class too small to split, or fewer held out than classes
+            raise PetsError(f"A split holding out {vp} {valid_pct:g} of each class is not possible here: {e}") from None
     if not len(valid):
         least = next((p / 100 for p in range(1, 100) if int(p / 100 * n) >= 1), None)
         raise PetsError(f"{vp} {valid_pct:g} holds out no image of the {n} for validation" + (f": use {vp} {least:g} or more." if least else '.'))

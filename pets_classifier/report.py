@@ -41,14 +41,19 @@ def plot_lr_find_choice(learn:Learner, # right after `find_lr`, whose record is 
                         suggestions:dict, # name -> learning rate, from `find_lr`
                         chosen:float # the learning rate used for training
                        ):
-    "The `lr_find` curve with the suggestions and the chosen learning rate marked."
+    "The `lr_find` curve, each suggestion marked on it, and the rate used as a band under them (all visible)."
     n = len(learn.recorder.lrs)
     learn.recorder.plot_lr_find(skip_end=min(5, n // 4))
     fig = plt.gcf(); ax = fig.axes[0]
-    for (name, lr), color in zip(suggestions.items(), plt.rcParams['axes.prop_cycle'].by_key()['color'][1:]):
-        if not math.isnan(lr): ax.axvline(lr, ls=':', c=color, label=f"{name} {lr:.1e}")
-    ax.axvline(chosen, c='black', lw=2, label=f"chosen {chosen:.1e}")
-    ax.legend(loc='best', fontsize=8); ax.set_title(f"lr_find: loss against learning rate over {n} mini-batches; chosen {chosen:.1e}", fontsize=9)
+    ax.axvline(chosen, c='black', lw=8, alpha=0.15, zorder=0, label=f"used {chosen:.1e}")  # under the suggestions
+    lrs, losses = np.log(np.array(learn.recorder.lrs)), np.array([float(l) for l in learn.recorder.losses])
+    colours = plt.rcParams['axes.prop_cycle'].by_key()['color'][1:]
+    for (name, lr), colour, marker in zip(suggestions.items(), colours, 'osD^'):
+        if math.isnan(lr): continue
+        ax.axvline(lr, ls=':', c=colour)
+        ax.plot(lr, np.interp(np.log(lr), lrs, losses), marker, c=colour, ms=8, label=f"{name} {lr:.1e}")
+    ax.legend(loc='best', fontsize=8)
+    ax.set_title(f"lr_find over {n} mini-batches: loss against learning rate; the rate used {chosen:.1e}", fontsize=9)
     return fig
 
 # %% ../nbs/05_report.ipynb #77f25230

@@ -1,5 +1,5 @@
 "`pets app`: the Gradio page and its HTTP API served on 127.0.0.1, used from Python, curl and a real browser (Chromium)."
-import json, os, shutil, socket, subprocess, time
+import json, os, shutil, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 
@@ -134,3 +134,27 @@ def test_page_in_a_browser(server, client, bad, tmp_path):
             expect(page.locator('#message')).not_to_contain_text('truncated')
         finally: browser.close()
     assert not outside, f"the page asked for files outside the server: {outside[:5]}"
+
+@pytest.mark.slow
+def test_space_installs_in_a_fresh_environment(trained, env, tmp_path):
+    "A Space from write_space: pip resolves its requirements.txt in a new virtual environment (torch, Gradio and this "
+    "package's wheel, no repository to fetch), and its app.py builds the page from the wheel alone."
+    from pets_classifier.app import write_space
+    space = write_space(trained[0], tmp_path/'space')
+    subprocess.run([sys.executable, '-m', 'venv', str(tmp_path/'venv')], check=True)
+    report = tmp_path/'report.json'
+    res = subprocess.run([str(tmp_path/'venv'/'bin'/'pip'), 'install', '--dry-run', '--quiet', '--report', str(report),
+                          '-r', 'requirements.txt'], cwd=space, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    names = {i['metadata']['name'].lower() for i in json.loads(report.read_text())['install']}
+    assert {'pets-classifier', 'torch', 'fastai', 'gradio', 'timm'} <= names, names
+    site = tmp_path/'site'  # the wheel alone; its dependencies are this environment's, the ones pip just resolved
+    wheel = next(space.glob('*.whl'))
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--target', str(site), str(wheel)],
+                   check=True)
+    code = ("import runpy, pets_classifier; demo = runpy.run_path('app.py')['demo']; "
+            "print(pets_classifier.__file__, type(demo).__name__)")
+    res = subprocess.run([sys.executable, '-c', code], cwd=space, capture_output=True, text=True, timeout=300,
+                         env={**env, 'PYTHONPATH': str(site)})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.split() == [str(site/'pets_classifier'/'__init__.py'), 'Blocks'], res.stdout

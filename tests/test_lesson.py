@@ -60,3 +60,35 @@ def test_jupyterlab_serves_the_lesson_headless(tmp_path):
         log.close()
     out = (tmp_path/'jupyter.log').read_text()
     assert 'Traceback' not in out, out[-2000:]
+
+FASTAI_CALLS = {  # what the course's lesson 1 calls, in fastai v2: each must be in a code cell, not only in prose
+    'untar_data': r'\buntar_data\(URLs\.PETS\)', 'path.ls()': r'\bpath\.ls\(\)', 'get_image_files': r'\bget_image_files\(',
+    'the regex tried on one name': r'\bre\.findall\(pat, fname\.name\)', 'DataBlock': r'\bDataBlock\(',
+    'RegexLabeller': r'\bRegexLabeller\(', 'item_tfms': r'\bitem_tfms=', 'batch_tfms': r'\bbatch_tfms=',
+    'summary': r'\.summary\(', 'show_batch': r'\.show_batch\(', 'vision_learner': r'\bvision_learner\(',
+    'fit_one_cycle': r'\.fit_one_cycle\(', 'fine_tune': r'\.fine_tune\(', 'learn.save': r'\blearn\.save\(',
+    'learn.load': r'\blearn\.load\(', 'ClassificationInterpretation': r'\bClassificationInterpretation\.from_learner\(',
+    'plot_top_losses': r'\binterp\.plot_top_losses\(', 'most_confused': r'\.most_confused\(',
+    'plot_confusion_matrix': r'\.plot_confusion_matrix\(', 'unfreeze': r'\.unfreeze\(\)', 'lr_find': r'\.lr_find\(',
+    'slice': r'\bslice\(lr_max ?/ ?100, lr_max\)', 'to_fp16': r'\.to_fp16\(\)', 'GradientAccumulation': r'\bGradientAccumulation\(',
+    'export': r'\.export\(', 'load_learner': r'\bload_learner\(', 'predict': r'\.predict\(', 'tta': r'\.tta\(\)',
+    'ImageClassifierCleaner': r'\bImageClassifierCleaner\(learn\)'}
+
+def code_cells(name:str) -> str:
+    "The source of every code cell of a notebook, comments removed (a call must run, not be mentioned)."
+    nb = json.loads((ROOT/name).read_text())
+    src = '\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code')
+    return re.sub(r'#[^\n]*', '', src)
+
+def test_lesson_calls_fastai_itself():
+    "The lesson teaches the course's calls: each of them is in a code cell of lesson 1."
+    code = code_cells(LESSON)
+    missing = [name for name, rx in FASTAI_CALLS.items() if not re.search(rx, code)]
+    assert not missing, missing
+
+def test_lesson_2_starts_from_lesson_1s_model():
+    "Lesson 2 loads what lesson 1 saved (export.pkl and the model files in the run folder), the course's way and ours."
+    one, two = code_cells(LESSON), code_cells('nbs/lessons/02_deploy.ipynb')
+    assert "save_run(best, run" in one and "best.export(run/'export.pkl')" in one
+    assert "'../../pets-run'" in one and "'../../pets-run'" in two
+    assert "load_learner(run/'export.pkl')" in two and 'load_model(run)' in two

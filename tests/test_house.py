@@ -1,0 +1,46 @@
+"The house keeps its rules: the run folder's files have one reader, and the training defaults are written once."
+import ast, inspect
+from pathlib import Path
+from pets_classifier.core import TrainSettings
+
+PACKAGE = Path(__file__).resolve().parent.parent/'pets_classifier'
+RUN_JSON = {'config.json', 'model.json'}
+
+def modules() -> dict:
+    "Each module of the package (but nbdev's index), parsed."
+    return {p.name: ast.parse(p.read_text()) for p in sorted(PACKAGE.glob('*.py')) if p.name != '_modidx.py'}
+
+def test_only_record_names_the_run_json_files():
+    "config.json and model.json are read and written in pets_classifier.record alone: no other module names them."
+    found = {name: sorted({n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in RUN_JSON})
+             for name, tree in modules().items() if name != 'record.py'}
+    assert not any(found.values()), {k: v for k, v in found.items() if v}
+
+def test_only_record_parses_json_files():
+    "Outside record.py, json.load and json.loads read no file: only ONNX metadata, which runtime checks with record."
+    calls = {name: [ast.unparse(n)[:80] for n in ast.walk(tree) if isinstance(n, ast.Call)
+                    and ast.unparse(n.func) in ('json.load', 'json.loads') and 'read_text' in ast.unparse(n)]
+             for name, tree in modules().items() if name != 'record.py'}
+    assert not any(calls.values()), {k: v for k, v in calls.items() if v}
+
+def test_training_defaults_are_written_once():
+    "The data functions take the seed, validation share, size and batch size from TrainSettings, not literals."
+    from pets_classifier.data import pets_block, pets_dataloaders, check_split, pets_splitter
+    for f in (pets_block, pets_dataloaders, check_split, pets_splitter):
+        for name, p in inspect.signature(f).parameters.items():
+            if name in ('seed', 'valid_pct', 'size', 'bs') and p.default is not None:  # None: `check_split` checks no bs
+                assert p.default == getattr(TrainSettings, name), (f, name)
+    tree = modules()['data.py']
+    literal = [f"{fn.name}({a.arg}={ast.unparse(d)})" for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
+               for a, d in zip(fn.args.args[::-1], fn.args.defaults[::-1])
+               if a.arg in ('seed', 'valid_pct', 'size', 'bs') and isinstance(d, ast.Constant)
+               and fn.name in ('pets_block', 'pets_dataloaders', 'check_split', 'pets_splitter')]
+    assert not literal, literal
+
+def test_loading_a_model_imports_no_training_code():
+    "pets_classifier.inference (load_model, predict, evaluate) imports neither the trainer nor the pipeline."
+    import subprocess, sys
+    code = "import sys, pets_classifier.inference; print(sorted(m for m in sys.modules if m.startswith('pets_classifier')))"
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).stdout
+    assert 'pets_classifier.inference' in out
+    assert not {'pets_classifier.train', 'pets_classifier.pipeline', 'pets_classifier.calibrate'} & set(eval(out)), out
