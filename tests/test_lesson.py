@@ -36,9 +36,11 @@ def test_jupyterlab_serves_the_lesson_headless(tmp_path):
     cmd = lesson_command().rsplit('&& ', 1)[1].split()  # `jupyter lab --allow-root nbs/lessons/01_pets.ipynb`
     log = open(tmp_path/'jupyter.log', 'w')  # a file, not a pipe: a chatty server never blocks on it
     server = subprocess.Popen([JUPYTER, *cmd[1:], '--no-browser', f'--port={port}', '--ip=127.0.0.1',
-                               '--IdentityProvider.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True'],
+                               '--IdentityProvider.token=', '--ServerApp.password=',
+                               '--ServerApp.disable_check_xsrf=True'],
                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                              env={'HOME': str(tmp_path), 'PATH': str(Path(sys.executable).parent), 'JUPYTER_CONFIG_DIR': str(tmp_path/'cfg')})
+                              env={'HOME': str(tmp_path), 'PATH': str(Path(sys.executable).parent),
+                                   'JUPYTER_CONFIG_DIR': str(tmp_path/'cfg')})
     base = f'http://127.0.0.1:{port}'
     try:
         for _ in range(240):  # until the server answers at all
