@@ -8,7 +8,8 @@ __all__ = ['UNKNOWN_MESSAGE', 'SPACE_APP', 'run_info', 'valid_images', 'example_
 
 # %% ../nbs/05a_app.ipynb #a291c189
 import os
-os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # set before Gradio is imported: it sends no usage data, needs no internet
+# set before Gradio is imported: it sends no usage data, needs no internet
+os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'
 import shutil, subprocess, sys
 from functools import partial
 from pathlib import Path
@@ -79,11 +80,12 @@ def classify(clf:Classifier, files:list, # uploaded files
              top_k:int=3, # classes per file
              min_size:int=32 # smaller sides are refused, as `inspect_image` skips them
             ) -> list:
-    "`predict` on uploads after `inspect_image` refused what it would skip; `error` says why, `note` what was converted."
+    "`predict` on uploads after `inspect_image` refused what it would skip; `error` says why, `note` what it converted."
     top_k, min_size = TOP_K.check('top_k', top_k), PIXELS.check('min_size', min_size)
     found = [inspect_image(f, min_size=min_size) for f in files]
     refused = lambda x: x is not None and x.action == 'skip'
-    preds = iter(predict(clf, [f for f, x in zip(files, found) if not refused(x)], top_k=top_k, bs=min(32, max(1, len(files)))))
+    kept = [f for f, x in zip(files, found) if not refused(x)]
+    preds = iter(predict(clf, kept, top_k=top_k, bs=min(32, max(1, len(files)))))
     return [dict(file=str(f), error=f"{Path(f).name}: {x.problem} ({x.detail}). Please upload a photo (JPEG, PNG, ...) "
                                     f"at least {min_size} pixels a side.")
             if refused(x) else {**next(preds), 'note': f"{Path(f).name}: {x.problem}, converted to RGB." if x else ''}
@@ -110,7 +112,8 @@ def answer_table(clf:Classifier, files:list, # uploaded files
                  top_k:int=3) -> tuple:
     "A row per file (name, then 'class probability' for the top classes; blank where refused) and the messages."
     res = classify(clf, files or [], top_k)
-    rows = [[Path(r['file']).name, *(f"{c} {p:.3f}" for c, p in r.get('top', [])), *[''] * (top_k - len(r.get('top', [])))] for r in res]
+    rows = [[Path(r['file']).name, *(f"{c} {p:.3f}" for c, p in r.get('top', [])),
+             *[''] * (top_k - len(r.get('top', [])))] for r in res]
     return rows, '\n'.join(f"- {m}" for r in res if (m := _message(r)))
 
 # %% ../nbs/05a_app.ipynb #67188100
@@ -127,11 +130,13 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
              precision:str='auto' # of the forward pass, as for `load_model`: bf16 where the CPU has bfloat16 units
             ) -> gr.Blocks:
     "The Gradio page and HTTP API for the model in `run`: one photo (upload, drop, paste, webcam) or several at once."
-    n_examples, top_k, batch = COUNT.check('n_examples', n_examples), TOP_K.check('top_k', top_k), QUEUE_BATCH.check('batch', batch)
+    n_examples, top_k = COUNT.check('n_examples', n_examples), TOP_K.check('top_k', top_k)
+    batch = QUEUE_BATCH.check('batch', batch)
     clf, run = _classifier(Path(run), precision)
     info = run_info(run) if (run/SIDECAR).is_file() else dict(arch=clf.arch, classes=len(clf.vocab), accuracy=None)
     kind = f" (ONNX, {clf.precision})" if isinstance(clf, OnnxClassifier) else ''
-    acc = f", validation accuracy {info['accuracy']:.3f} on {info['n_valid']} images" if info['accuracy'] is not None else ''
+    known = info['accuracy'] is not None
+    acc = f", validation accuracy {info['accuracy']:.3f} on {info['n_valid']} images" if known else ''
     photos = partial(answer_photos, clf, top_k=top_k)
     one = photos if batch > 1 else lambda payload: tuple(o[0] for o in photos([payload]))
     with gr.Blocks(title='Pet breed classifier', analytics_enabled=False) as demo:
@@ -143,7 +148,9 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
                     label = gr.Label(num_top_classes=top_k, label='Breed')
                     message = gr.Markdown(label='message', elem_id='message')
             button = gr.Button('Classify', variant='primary')
-            if examples := example_photos(run, n_examples): gr.Examples([[str(f)] for f in examples], image, label='Photos from the validation set', api_visibility='private')
+            if examples := example_photos(run, n_examples):
+                gr.Examples([[str(f)] for f in examples], image, label='Photos from the validation set',
+                            api_visibility='private')
         with gr.Tab('Several photos'):
             files = gr.File(file_count='multiple', label='Photos')
             go = gr.Button('Classify all', variant='primary')
@@ -151,7 +158,8 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
             notes = gr.Markdown(label='messages', elem_id='messages')
         kw = dict(batch=True, max_batch_size=batch) if batch > 1 else {}
         button.click(one, image, [label, message], api_name='predict', preprocess=False, **kw)
-        image.change(one, image, [label, message], api_visibility='private', preprocess=False, **kw)  # upload, example, webcam, paste, clear
+        # an upload, an example, the webcam, a paste, a clear:
+        image.change(one, image, [label, message], api_visibility='private', preprocess=False, **kw)
         go.click(partial(answer_table, clf, top_k=top_k), files, [table, notes], api_name='predict_many')
     return demo
 
@@ -166,10 +174,13 @@ def serve(demo:gr.Blocks, # from `pets_app`
     "Queue and launch `demo` with system fonts (nothing from a CDN), no analytics, uploads up to 50 MB."
     if port is not None: PORT.check('port', port)
     concurrency = CONCURRENCY.check('concurrency', concurrency)
-    theme = gr.themes.Default(font=['ui-sans-serif', 'system-ui', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])
-    if concurrency > 1: torch.set_num_threads(max(1, torch.get_num_threads() // concurrency))  # more torch threads than cores spin and wait
+    theme = gr.themes.Default(font=['ui-sans-serif', 'system-ui', 'sans-serif'],
+                              font_mono=['ui-monospace', 'monospace'])
+    # more torch threads than cores spin and wait:
+    if concurrency > 1: torch.set_num_threads(max(1, torch.get_num_threads() // concurrency))
     demo.queue(default_concurrency_limit=concurrency)
-    return demo.launch(server_name=host, server_port=port, share=share, theme=theme, max_file_size='50mb', show_error=True,
+    return demo.launch(server_name=host, server_port=port, share=share, theme=theme, max_file_size='50mb',
+                       show_error=True,
                        footer_links=['api'], **kwargs)
 
 # %% ../nbs/05a_app.ipynb #3f9cf9e9
@@ -178,7 +189,7 @@ SPACE_APP = """\
 from pets_classifier.app import pets_app, serve
 
 demo = pets_app('.')
-if __name__ == '__main__': serve(demo)  # a Space sets the host and port through GRADIO_SERVER_NAME and GRADIO_SERVER_PORT
+if __name__ == '__main__': serve(demo)  # a Space sets host and port: GRADIO_SERVER_NAME, GRADIO_SERVER_PORT
 """
 
 def package_wheel(dest:Path|str # the folder to write the wheel into

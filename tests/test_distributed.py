@@ -12,18 +12,21 @@ ARGS = ['--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epoch
 def test_two_processes_write_one_run_that_predicts_as_well(pets, sample, env, tmp_path):
     pytest.importorskip('accelerate')
     out = tmp_path/'two'
-    res = subprocess.run([TORCHRUN, '--nproc_per_node', '2', PETS, 'train', '--data', sample, *map(str, ARGS), '--out', out],
+    res = subprocess.run([TORCHRUN, '--nproc_per_node', '2', PETS, 'train', '--data', sample, *map(str, ARGS),
+                          '--out', out],
                          env={**env, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count('validation: accuracy') == 1 and res.stdout.count('Checked 32 files') == 1  # rank 0 speaks
     rows = list(csv.DictReader(open(out/'metrics.csv')))
     assert [r['epoch'] for r in rows] == ['0', '1', '2']  # each epoch written once, not once per process
-    assert {'model.safetensors', 'model.json', 'report.html', 'config.json', 'check.csv'} <= {p.name for p in out.iterdir()}
+    assert ({'model.safetensors', 'model.json', 'report.html', 'config.json', 'check.csv'}
+            <= {p.name for p in out.iterdir()})
     assert not (out/'checkpoint.safetensors').exists()
     one = tmp_path/'one'
     pets('train', '--data', sample, *ARGS, '--out', one, check=0)
     acc = lambda run: json.loads(pets('evaluate', run, '--data', sample, '--json', check=0).stdout)['accuracy']
-    assert acc(out) > 0.4 and abs(acc(out) - acc(one)) <= 0.25, (acc(out), acc(one))  # 32 images, 4 classes: chance 0.25
+    # 32 images, 4 classes: chance 0.25
+    assert acc(out) > 0.4 and abs(acc(out) - acc(one)) <= 0.25, (acc(out), acc(one))
 
 def test_without_accelerate_the_message_says_what_to_install(monkeypatch):
     monkeypatch.setenv('WORLD_SIZE', '2')

@@ -47,7 +47,8 @@ def test_a_page_per_notebook_in_nbdevs_order(site):
     assert len(rels) == len(list(NBS.glob('*.ipynb'))) + len(list(NBS.glob('lessons/*.ipynb')))
     for rel in rels:
         assert (site/html_of(rel)).is_file() and (site/(html_of(rel) + '.md')).is_file(), rel
-    nav = re.search(r'<nav class="md-nav md-nav--primary".*?</nav>\s*</div>', (site/'index.html').read_text(), re.DOTALL).group(0)
+    nav = re.search(r'<nav class="md-nav md-nav--primary".*?</nav>\s*</div>', (site/'index.html').read_text(),
+                    re.DOTALL).group(0)
     linked = [h for h in dict.fromkeys(re.findall(r'href="([^"#]+\.html)"', nav))]
     assert linked == [html_of(r) for r in rels], linked  # index, the library's notebooks in order, then the lessons
     home = (site/'index.html').read_text()
@@ -62,7 +63,9 @@ def test_show_doc_for_every_export(site):
     section = data[data.index('id="make_sample_pets"'):][:6000]
     assert 'n_per_class' in section and 'images per breed' in section  # a parameter and its docment
     assert 'Write a synthetic dataset in the Oxford layout' in section  # the docstring
-    for page, name in (('core.html', 'petserror'), ('core.html', 'range'), ('train.html', 'fit_head'), ('runtime.html', 'predict'), ('export.html', 'export_onnx'), ('calibrate.html', 'calibrate'), ('app.html', 'write_space'), ('cli.html', 'main')):
+    for page, name in (('core.html', 'petserror'), ('core.html', 'range'), ('train.html', 'fit_head'),
+                       ('runtime.html', 'predict'), ('export.html', 'export_onnx'), ('calibrate.html', 'calibrate'),
+                       ('app.html', 'write_space'), ('cli.html', 'main')):
         assert f'id="{name}"' in (site/page).read_text(), (page, name)
     lesson = (site/'lessons/pets.html').read_text()
     assert 'href="../train.html#pets_learner"' in lesson  # a name in backticks links to its entry
@@ -86,12 +89,14 @@ def test_check_links_finds_what_is_broken(tmp_path):
     (tmp_path/'a').mkdir()
     (tmp_path/'index.html').write_text('<a href="a/b.html#here">b</a><a href="a/b.html#gone">x</a><img src="pic.png">'
                                        '<a href="https://example.org/">out</a><a href="#top" id="top">top</a>')
-    (tmp_path/'a'/'b.html').write_text('<h2 id="here">h</h2><a href="../../outside.html">o</a><a href="/index.html">r</a>')
+    (tmp_path/'a'/'b.html').write_text('<h2 id="here">h</h2><a href="../../outside.html">o</a>'
+                                       '<a href="/index.html">r</a>')
     chk = check_links(tmp_path)
     assert chk['pages'] == 2 and chk['external'] == ['https://example.org/']
-    assert sorted((p, u) for p, u, _ in chk['broken']) == [('a/b.html', '../../outside.html'), ('index.html', 'a/b.html#gone'),
-                                                          ('index.html', 'pic.png')]
-    assert ('a/b.html', '/index.html') in [b[:2] for b in check_links(tmp_path, base='/pets/')['broken']]  # not under the published path
+    assert sorted((p, u) for p, u, _ in chk['broken']) == [('a/b.html', '../../outside.html'),
+                                                          ('index.html', 'a/b.html#gone'), ('index.html', 'pic.png')]
+    # not under the published path
+    assert ('a/b.html', '/index.html') in [b[:2] for b in check_links(tmp_path, base='/pets/')['broken']]
 
 def docs_line(py:Path) -> str:
     doc = ast.get_docstring(ast.parse(py.read_text())) or ''
@@ -110,14 +115,17 @@ def test_modules_name_only_pages_the_site_has(site, monkeypatch):
     import nbdev.config as C
     cfg = C.get_config(ROOT)
     proj = C._load_toml(cfg.config_file)
-    fake = C.ConfigToml(proj['tool']['nbdev'], {**proj['project'], 'urls': {'Documentation': 'https://example.org/pets/'}}, cfg.config_file)
+    urls = {'Documentation': 'https://example.org/pets/'}
+    fake = C.ConfigToml(proj['tool']['nbdev'], {**proj['project'], 'urls': urls}, cfg.config_file)
     monkeypatch.setattr(C, 'get_config', lambda *a, **k: fake)
-    exported = [rel for rel in notebooks(NBS) if re.search(r'^\s*#\|\s*default_exp ', ''.join(
-        ''.join(c['source']) + '\n' for c in json.loads((NBS/rel).read_text())['cells'] if c['cell_type'] == 'code'), re.MULTILINE)]
+    code = lambda rel: ''.join(''.join(c['source']) + '\n' for c in json.loads((NBS/rel).read_text())['cells']
+                               if c['cell_type'] == 'code')
+    exported = [rel for rel in notebooks(NBS) if re.search(r'^\s*#\|\s*default_exp ', code(rel), re.MULTILINE)]
     assert len(exported) >= 10
     for rel in exported:
         url = C.nbpath2docurl(NBS/rel)  # what nbdev-export would write at the end of the module's docstring
-        assert url.startswith('https://example.org/pets/') and (site/url[len('https://example.org/pets/'):]).is_file(), url
+        assert url.startswith('https://example.org/pets/'), url
+        assert (site/url[len('https://example.org/pets/'):]).is_file(), url
 
 @pytest.fixture(scope='module')
 def served(site):
@@ -160,7 +168,8 @@ def test_pages_in_a_browser(served, tmp_path):
             page.screenshot(path=shots/'home.png')
             search.click()
             result = page.locator('.md-search-result__item a[href*="data.html"]').first
-            for _ in range(12):  # the search index loads in a web worker: a query typed before it is ready gets no answer
+            # the search index loads in a web worker: a query typed before it is ready gets no answer
+            for _ in range(12):
                 search.fill('')
                 search.press_sequentially('make_sample_pets')
                 try: expect(result).to_be_visible(timeout=5_000); break
@@ -174,7 +183,8 @@ def test_pages_in_a_browser(served, tmp_path):
             expect(page.locator('input[data-md-component="search-query"]')).to_be_attached()
             figures = page.locator('article img')
             expect(figures.first).to_be_visible()
-            widths = [figures.nth(i).evaluate('img => img.complete && img.naturalWidth') for i in range(figures.count())]
+            widths = [figures.nth(i).evaluate('img => img.complete && img.naturalWidth')
+                      for i in range(figures.count())]
             assert len(widths) >= 6 and all(w > 100 for w in widths), widths  # every figure loaded
             page.screenshot(path=shots/'lesson.png')
             figures.first.scroll_into_view_if_needed()

@@ -28,10 +28,11 @@ def test_training_defaults_are_written_once():
     from pets_classifier.data import pets_block, pets_dataloaders, check_split, pets_splitter
     for f in (pets_block, pets_dataloaders, check_split, pets_splitter):
         for name, p in inspect.signature(f).parameters.items():
-            if name in ('seed', 'valid_pct', 'size', 'bs') and p.default is not None:  # None: `check_split` checks no bs
+            if name in ('seed', 'valid_pct', 'size', 'bs') and p.default is not None:  # check_split's bs: None
                 assert p.default == getattr(TrainSettings, name), (f, name)
     tree = modules()['data.py']
-    literal = [f"{fn.name}({a.arg}={ast.unparse(d)})" for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
+    literal = [f"{fn.name}({a.arg}={ast.unparse(d)})"
+               for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
                for a, d in zip(fn.args.args[::-1], fn.args.defaults[::-1])
                if a.arg in ('seed', 'valid_pct', 'size', 'bs') and isinstance(d, ast.Constant)
                and fn.name in ('pets_block', 'pets_dataloaders', 'check_split', 'pets_splitter')]
@@ -40,7 +41,8 @@ def test_training_defaults_are_written_once():
 def test_loading_a_model_imports_no_training_code():
     "pets_classifier.inference (load_model, predict, evaluate) imports neither the trainer nor the pipeline."
     import subprocess, sys
-    code = "import sys, pets_classifier.inference; print(sorted(m for m in sys.modules if m.startswith('pets_classifier')))"
+    code = ("import sys, pets_classifier.inference; "
+            "print(sorted(m for m in sys.modules if m.startswith('pets_classifier')))")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).stdout
     assert 'pets_classifier.inference' in out
     assert not {'pets_classifier.train', 'pets_classifier.pipeline', 'pets_classifier.calibrate'} & set(eval(out)), out

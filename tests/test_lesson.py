@@ -36,9 +36,11 @@ def test_jupyterlab_serves_the_lesson_headless(tmp_path):
     cmd = lesson_command().rsplit('&& ', 1)[1].split()  # `jupyter lab --allow-root nbs/lessons/01_pets.ipynb`
     log = open(tmp_path/'jupyter.log', 'w')  # a file, not a pipe: a chatty server never blocks on it
     server = subprocess.Popen([JUPYTER, *cmd[1:], '--no-browser', f'--port={port}', '--ip=127.0.0.1',
-                               '--IdentityProvider.token=', '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True'],
+                               '--IdentityProvider.token=', '--ServerApp.password=',
+                               '--ServerApp.disable_check_xsrf=True'],
                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                              env={'HOME': str(tmp_path), 'PATH': str(Path(sys.executable).parent), 'JUPYTER_CONFIG_DIR': str(tmp_path/'cfg')})
+                              env={'HOME': str(tmp_path), 'PATH': str(Path(sys.executable).parent),
+                                   'JUPYTER_CONFIG_DIR': str(tmp_path/'cfg')})
     base = f'http://127.0.0.1:{port}'
     try:
         for _ in range(240):  # until the server answers at all
@@ -62,7 +64,8 @@ def test_jupyterlab_serves_the_lesson_headless(tmp_path):
     assert 'Traceback' not in out, out[-2000:]
 
 FASTAI_CALLS = {  # what the course's lesson 1 calls, in fastai v2: each must be in a code cell, not only in prose
-    'untar_data': r'\buntar_data\(URLs\.PETS\)', 'path.ls()': r'\bpath\.ls\(\)', 'get_image_files': r'\bget_image_files\(',
+    'untar_data': r'\buntar_data\(URLs\.PETS\)', 'path.ls()': r'\bpath\.ls\(\)',
+    'get_image_files': r'\bget_image_files\(',
     'the regex tried on one name': r'\bre\.findall\(pat, fname\.name\)', 'DataBlock': r'\bDataBlock\(',
     'RegexLabeller': r'\bRegexLabeller\(', 'item_tfms': r'\bitem_tfms=', 'batch_tfms': r'\bbatch_tfms=',
     'summary': r'\.summary\(', 'show_batch': r'\.show_batch\(', 'vision_learner': r'\bvision_learner\(',
@@ -70,7 +73,8 @@ FASTAI_CALLS = {  # what the course's lesson 1 calls, in fastai v2: each must be
     'learn.load': r'\blearn\.load\(', 'ClassificationInterpretation': r'\bClassificationInterpretation\.from_learner\(',
     'plot_top_losses': r'\binterp\.plot_top_losses\(', 'most_confused': r'\.most_confused\(',
     'plot_confusion_matrix': r'\.plot_confusion_matrix\(', 'unfreeze': r'\.unfreeze\(\)', 'lr_find': r'\.lr_find\(',
-    'slice': r'\bslice\(lr_max ?/ ?100, lr_max\)', 'to_fp16': r'\.to_fp16\(\)', 'GradientAccumulation': r'\bGradientAccumulation\(',
+    'slice': r'\bslice\(lr_max ?/ ?100, lr_max\)', 'to_fp16': r'\.to_fp16\(\)',
+    'GradientAccumulation': r'\bGradientAccumulation\(',
     'export': r'\.export\(', 'load_learner': r'\bload_learner\(', 'predict': r'\.predict\(', 'tta': r'\.tta\(\)',
     'ImageClassifierCleaner': r'\bImageClassifierCleaner\(learn\)'}
 

@@ -82,7 +82,8 @@ def _procs():
         def __call__(self, cell):
             if not self.nb.has_docs_ or not hasattr(self, 'k'): return
             if _strict_eval(cell): self.k.cell(cell)
-            if (e := self.k.exc): raise DocsError(f"Error in cell {cell.idx_}:\n{cell.source}\n{type(e).__name__}: {e}") from e
+            if (e := self.k.exc):
+                raise DocsError(f"Error in cell {cell.idx_}:\n{cell.source}\n{type(e).__name__}: {e}") from e
     procs = P.FilterDefaults().procs()
     return [exec_show_docs_only if p is P.exec_show_docs else p for p in procs if p is not P.insert_warning]
 
@@ -135,7 +136,8 @@ def _fence(txt:str, lang='') -> str:
 
 def _stream_text(txt:str) -> str:
     "Terminal text as it finally showed: each line from its last carriage return (progress bars)."
-    return '\n'.join(l.rsplit('\r', 1)[-1] if '\r' in l.rstrip('\r') else l.rstrip('\r') for l in txt.split('\n')).strip('\n')
+    return '\n'.join(l.rsplit('\r', 1)[-1] if '\r' in l.rstrip('\r') else l.rstrip('\r')
+                     for l in txt.split('\n')).strip('\n')
 
 _prio = ['text/html', 'text/markdown', 'image/svg+xml', 'image/png', 'image/jpeg', 'image/gif', 'text/plain']
 _ext = {'image/png': 'png', 'image/jpeg': 'jpg', 'image/gif': 'gif', 'image/svg+xml': 'svg'}
@@ -152,7 +154,8 @@ class Page:
         if desc := fm.get('description'): parts.append(f"{desc}\n{{: .nb-description }}")
         for i, cell in enumerate(nb.cells): parts += self.cell(cell, i)
         body = '\n\n'.join(p for p in parts if p and p.strip())
-        meta = yaml.safe_dump({'title': self.plain, **({'description': str(desc)} if desc else {})}, allow_unicode=True, width=1000)
+        meta = yaml.safe_dump({'title': self.plain, **({'description': str(desc)} if desc else {})}, allow_unicode=True,
+                              width=1000)
         self.md = f"---\n{meta}---\n\n# {self.title}\n\n{body}\n"
 
     def cell(self, cell, i:int) -> list:
@@ -222,7 +225,8 @@ class _Links(html.parser.HTMLParser):
         for k in ('id', 'name') if tag == 'a' else ('id',):
             if a.get(k): self.ids.add(a[k])
         for k in ('href', 'src'):
-            if a.get(k) is not None and not (tag == 'link' and a.get('rel') == 'canonical'): self.links.append((tag, a[k]))
+            if a.get(k) is not None and not (tag == 'link' and a.get('rel') == 'canonical'):
+                self.links.append((tag, a[k]))
 
 def check_links(site:Path, base:str='/') -> dict:
     """Every internal link, script, stylesheet and image of every HTML page under `site` must lead to a file there,
@@ -254,7 +258,8 @@ def check_links(site:Path, base:str='/') -> dict:
             if not target.is_file(): broken.append((rel, url, 'no such file')); continue
             if frag and target.suffix == '.html':
                 ids = parsed[target].ids if target in parsed else set()
-                if unquote(frag) not in ids: broken.append((rel, url, f'no id {unquote(frag)!r} in {target.relative_to(site)}'))
+                if unquote(frag) not in ids:
+                    broken.append((rel, url, f'no id {unquote(frag)!r} in {target.relative_to(site)}'))
             if tag == 'img' and target.stat().st_size == 0: broken.append((rel, url, 'empty image'))
     return {'pages': len(parsed), 'links': n, 'broken': broken, 'external': sorted(external)}
 
@@ -279,7 +284,8 @@ def build(out:Path=ROOT/'docs-site', root:Path=ROOT, quiet:bool=False) -> dict:
         t = time.time()
         page = Page(process(nbs/rel), page_of(rel))
         pages[rel] = page
-        say(f"{rel.as_posix():28} -> {page.page[:-3]}.html ({len(page.anchors)} show_doc, {page.n_fig} figures, {time.time()-t:.1f} s)")
+        say(f"{rel.as_posix():28} -> {page.page[:-3]}.html ({len(page.anchors)} show_doc, {page.n_fig} figures, "
+            f"{time.time()-t:.1f} s)")
     t_proc = time.time() - t0
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp)/'docs'
@@ -301,8 +307,10 @@ def build(out:Path=ROOT/'docs-site', root:Path=ROOT, quiet:bool=False) -> dict:
         if url := doc_url(root): conf['site_url'] = url
         (Path(tmp)/'mkdocs.yml').write_text(yaml.safe_dump(conf, sort_keys=False))
         t = time.time()
-        res = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--strict', '--clean', '-f', str(Path(tmp)/'mkdocs.yml')],
-                             check=False, capture_output=True, text=True, env={**os.environ, 'NO_MKDOCS_2_WARNING': '1'})
+        res = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--strict', '--clean',
+                              '-f', str(Path(tmp)/'mkdocs.yml')],
+                             check=False, capture_output=True, text=True,
+                             env={**os.environ, 'NO_MKDOCS_2_WARNING': '1'})
         if res.returncode: raise SystemExit(f"mkdocs build failed:\n{res.stdout}\n{res.stderr}")
         t_mkdocs = time.time() - t
     for rel, md in resolve_links(pages, md_target=False).items():  # nbdev's `Docs:` lines point at these
@@ -317,7 +325,8 @@ def build(out:Path=ROOT/'docs-site', root:Path=ROOT, quiet:bool=False) -> dict:
     return chk
 
 if __name__ == '__main__':
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--out', default=str(ROOT/'docs-site'), help='folder to build into, replaced (default: docs-site)')
     ap.add_argument('--quiet', action='store_true', help='print nothing but a broken link')
     args = ap.parse_args()
