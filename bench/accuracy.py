@@ -31,7 +31,7 @@ def holdout_split(src:Path, dest:Path, every:int=5) -> tuple:
     return dest/'train', dest/'holdout'
 
 def stock_lesson(train:Path, holdout:Path, arch:str, seed:int=2) -> tuple:
-    "The lesson's recipe with fastai alone: (seconds training, held-out accuracy); `seed`: of the split and the training."
+    "The lesson's recipe with fastai alone: (seconds training, held-out accuracy); `seed`: the split's and training's."
     from fastai.vision.all import vision_learner, accuracy, get_image_files, set_seed
     from fastai.callback.progress import ProgressCallback
     from pets_classifier.data import pets_block, name_labeller

@@ -45,16 +45,17 @@ RECIPES = {  # id: what it changes from HEAD ('default' is the library's own cal
     'l0@288-all': dict(keys=('l0@288',), all=True), 'l0@288-all-tta': dict(keys=('l0@288',), all=True, tta=True),
     'l0@288-4v-all-tta': dict(keys=('l0@288',), views=4, all=True, tta=True),
     'l0@288-all-ema': dict(keys=('l0@288',), all=True, ema=0.99), 'l0@288+l1': dict(keys=('l0@288', 'l1')),
-    'l2-4v-all': dict(keys=('l2',), views=4, all=True), 'l0@288+l2-4v-all': dict(keys=('l0@288', 'l2'), views=4, all=True),
+    'l2-4v-all': dict(keys=('l2',), views=4, all=True),
+    'l0@288+l2-4v-all': dict(keys=('l0@288', 'l2'), views=4, all=True),
 }
 
-DEFAULT = ['default', 'l0', 'l0-4v', 'l0-30ep', 'l0-lr1e-2', 'l0-lr2e-3', 'l0-ls', 'l0-mixup', 'l0-ema', 'l0-tta', 'l0-all',
-           'l0-logreg', 'l0-logreg-C10', 'l0-ncm', 'l0@288', 'l0@288-all', 'l0@288-all-tta', 'l2', 'l2-4v-all', 'l2-all',
-           'l2-all-tta', 'l0@288+l2-4v-all']  # about 75 minutes for 3 seeds on 2 shared cores
+DEFAULT = ['default', 'l0', 'l0-4v', 'l0-30ep', 'l0-lr1e-2', 'l0-lr2e-3', 'l0-ls', 'l0-mixup', 'l0-ema', 'l0-tta',
+           'l0-all', 'l0-logreg', 'l0-logreg-C10', 'l0-ncm', 'l0@288', 'l0@288-all', 'l0@288-all-tta', 'l2',
+           'l2-4v-all', 'l2-all', 'l2-all-tta', 'l0@288+l2-4v-all']  # about 75 minutes for 3 seeds on 2 shared cores
 
 def describe(spec:dict) -> str:
     "One line: what a recipe is."
-    if spec.get('lib'): return "pets train today: lite0 224 px, 8 views, 15 head epochs at 5e-3, then 2 unfrozen at 1e-4"
+    if spec.get('lib'): return "pets train today: lite0 224 px, 8 views, 15 head epochs at 5e-3, 2 unfrozen at 1e-4"
     r = {**HEAD, **spec}
     keys = '+'.join(f"{BACKBONES[k][0].replace('efficientnet_', '')} {BACKBONES[k][1]} px" for k in r['keys'])
     head = {'mlp': f"{r['epochs']} head epochs at {r['lr']:g}", 'logreg': f"logistic regression C={r['C']}",
@@ -184,7 +185,7 @@ def library_default(seed:int, train:Path, holdout:list) -> tuple:
         return (a1, s1), (acc(), s2)
 
 def unknown_rows(name:str, seed:int, how:str, logits_h, logits_o, targets_h, cal_logits, cal_targets, secs:float):
-    "One line of the unknown comparison: threshold chosen on `cal_logits` as `calibrate` does, applied to held-out and others."
+    "A line of the unknown comparison: the threshold `calibrate` picks on `cal_logits`, on held-out pets and others."
     from pets_classifier.calibrate import calibrate
     from pets_classifier.runtime import known_scores
     cal = calibrate(cal_logits.float(), cal_targets)
@@ -201,17 +202,20 @@ def unknown_checks(name:str, r:dict, seed:int, out:dict, feats:list, n_out:int, 
     import torch
     from pets_classifier.fewshot import oof_logits
     cat, f0 = out['cat'], feats[0]
-    logits_h, logits_o, targets_h = out['logits'](cat('hold_c')[0]), out['logits'](cat('others_c')[0]), f0.part('hold_c')[1]
+    logits_h, logits_o = out['logits'](cat('hold_c')[0]), out['logits'](cat('others_c')[0])
+    targets_h = f0.part('hold_c')[1]
     rows = []
     if not r['all']:
-        rows.append(unknown_rows(name, seed, 'validation', logits_h, logits_o, targets_h, out['logits'](cat('valid_c')[0]),
-                                 f0.part('valid_c')[1], sum(sum(f.part('valid_c')[2]) for f in feats)))
+        rows.append(unknown_rows(name, seed, 'validation', logits_h, logits_o, targets_h,
+                                 out['logits'](cat('valid_c')[0]), f0.part('valid_c')[1],
+                                 sum(sum(f.part('valid_c')[2]) for f in feats)))
     centre = torch.cat([cat('train_c')[0], cat('valid_c')[0]]) if r['all'] else cat('train_c')[0]
     targets = torch.cat([f0.part('train_c')[1], f0.part('valid_c')[1]]) if r['all'] else f0.part('train_c')[1]
     start = time.perf_counter()
     oof = oof_logits(out['xs'], out['ys'], centre, lambda xs, ys: out['fit'](xs, ys), folds=folds, seed=seed)
     secs = time.perf_counter() - start + sum(sum(f.part('train_c')[2]) for f in feats)
-    rows.append(unknown_rows(name, seed, f'out-of-fold, {folds} folds', logits_h, logits_o, targets_h, oof, targets, secs))
+    rows.append(unknown_rows(name, seed, f'out-of-fold, {folds} folds', logits_h, logits_o, targets_h, oof, targets,
+                             secs))
     return rows
 
 def main():
@@ -257,7 +261,8 @@ def main():
             print(f"  seed {seed} stock fastai lesson recipe: {acc:.3f} in {secs:.0f} s", flush=True)
         specs = {k: {**HEAD, **RECIPES[k]} for k in a.recipes}
         most = lambda k, f: max([s['views'] for s in specs.values() if k in s['keys'] and f(s)], default=8)
-        views = {k: dict(train=most(k, lambda s: not s.get('lib')), valid=most(k, lambda s: s['all'])) for k in BACKBONES}
+        views = {k: dict(train=most(k, lambda s: not s.get('lib')), valid=most(k, lambda s: s['all']))
+                 for k in BACKBONES}
         cache = {}
         feats_of = lambda k: cache.setdefault(k, Features(seed, k, train, holdout, others, views[k]))
         for k in a.recipes:
@@ -280,14 +285,16 @@ def main():
                 unknown += unknown_checks(k, r, seed, out, feats, n_out, a.folds)
                 for u in unknown[-2:] if not r['all'] else unknown[-1:]:
                     print(f"    unknown, {u['how']}: T {u['T']:.2f}, threshold {u['threshold']:.2f} from "
-                          f"{u['n_right_cal']}/{u['n_cal']} photos; flags {u['pets_flagged']:.1%} of {u['right']} right "
+                          f"{u['n_right_cal']}/{u['n_cal']} photos; flags {u['pets_flagged']:.1%} of {u['right']} "
+                          "right "
                           f"held-out pets, catches {u['others_caught']:.1%} of others", flush=True)
         cache.clear()
 
     s_secs = np.mean([s for _, _, s in results['stock']]) if results['stock'] else None
     print(f"\nheld-out accuracy on {len(holdout)} photos never trained on, over seeds {a.seeds}; training seconds "
-          f"(mean); one torch thread per process ({torch.get_num_threads()}); {time.perf_counter() - started:.0f} s in all")
-    print(f"{'recipe':18s} {'mean':>6s} {'sd':>6s} {'min-max':>12s} {'seconds':>8s} {'x stock':>8s}  per seed; what it is")
+          f"(mean); torch threads {torch.get_num_threads()}; {time.perf_counter() - started:.0f} s in all")
+    print(f"{'recipe':18s} {'mean':>6s} {'sd':>6s} {'min-max':>12s} {'seconds':>8s} {'x stock':>8s}  "
+          "per seed; what it is")
     for k, rows in results.items():
         if not rows: continue
         accs, secs = np.array([a_ for _, a_, _ in rows]), np.mean([s for _, _, s in rows])
@@ -307,7 +314,8 @@ def main():
                 us = [u for u in unknown if u['recipe'] == name and u['how'] == how]
                 per = ' '.join(f"{u['pets_flagged']:.1%}/{u['others_caught']:.1%}" for u in us)
                 print(f"{name:18s} {how:28s} {np.mean([u['n_cal'] for u in us]):7.0f} "
-                      f"{np.mean([u['pets_flagged'] for u in us]):13.1%} {np.mean([u['others_caught'] for u in us]):14.1%} "
+                      f"{np.mean([u['pets_flagged'] for u in us]):13.1%} "
+                      f"{np.mean([u['others_caught'] for u in us]):14.1%} "
                       f"{np.mean([u['secs'] for u in us]):8.0f}  {per}")
 
 if __name__ == '__main__': main()
