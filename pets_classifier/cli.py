@@ -123,6 +123,11 @@ def _check_options(sub):
                    "into DEST, kept as they were (pets_classifier.labels.put_back moves them back)")
     return c
 
+def _tta(p):
+    "Add --tta: each photo also seen mirrored, the answers averaged."
+    p.add_argument('--tta', action='store_true', help="test-time augmentation: each photo and its mirror image, the "
+                   "logits averaged (twice the time; PyTorch and ONNX models alike)")
+
 def _unknown(p):
     "Add --unknown: which rule says a photo is none of the classes."
     p.add_argument('--unknown', choices=('auto', 'energy', 'max_prob', 'off'), default='auto',
@@ -138,7 +143,7 @@ def _evaluate_options(sub):
     e.add_argument('--bs', type=BS, default=32, help="images per batch (default: 32)")
     e.add_argument('--json', action='store_true', help="print one JSON object (with per-class metrics and the "
                    "confusion matrix)")
-    _unknown(e); _precision(e); _allow_pickle(e)
+    _unknown(e); _tta(e); _precision(e); _allow_pickle(e)
     return e
 
 def _predict_options(sub):
@@ -149,7 +154,7 @@ def _predict_options(sub):
     p.add_argument('--top-k', type=TOP_K, default=3, help="classes per image (default: 3)")
     p.add_argument('--bs', type=BS, default=32, help="images per batch (default: 32)")
     p.add_argument('--json', action='store_true', help="one JSON object per line")
-    _unknown(p); _precision(p); _allow_pickle(p)
+    _unknown(p); _tta(p); _precision(p); _allow_pickle(p)
     return p
 
 # %% ../nbs/06_cli.ipynb #3af153b1
@@ -195,7 +200,7 @@ def _app_options(sub):
     a.add_argument('--batch', type=QUEUE_BATCH, default=8, help="photos waiting in the queue are answered together, up "
                    "to this many in one forward pass; 1: one at a time (default: 8, measured 1.3x the throughput of 1 "
                    "with 8 clients on 2 CPU cores)")
-    _precision(a)
+    _tta(a); _precision(a)
     return a
 
 def _export_options(sub):
@@ -278,7 +283,7 @@ def evaluate_cmd(args):
     "Accuracy and error rate of a saved model on a labelled folder."
     from pets_classifier.inference import evaluate
     res = evaluate(_classifier(args, args.model), args.data, args.pattern, args.label_from, bs=args.bs,
-                   progress=_interactive() and not args.quiet, unknown=args.unknown)
+                   progress=_interactive() and not args.quiet, unknown=args.unknown, tta=args.tta)
     if args.json: print(json.dumps(res)); return
     figures = {k: v for k, v in res.items() if not isinstance(v, (list, dict))}  # per class and confusion: --json
     print('  '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()))
@@ -306,7 +311,7 @@ def predict_cmd(args):
     from pets_classifier.runtime import predict
     files, clf = _image_files(args.images), _classifier(args, args.model)
     rows = predict(clf, files, top_k=args.top_k, bs=args.bs, progress=_interactive() and not args.quiet,
-                   unknown=args.unknown)
+                   unknown=args.unknown, tta=args.tta)
     _print_predictions(rows, args.json)
 
 # %% ../nbs/06_cli.ipynb #6c472f9c
@@ -388,7 +393,8 @@ def app_cmd(args):
         raise PetsError('pets app needs Gradio, which is not installed: pip install -e ".[app]" '
                         '(or pip install "pets-classifier[app]")') from None
     _no_precision_for_onnx(args, args.run)
-    demo = pets_app(args.run, n_examples=args.examples, top_k=args.top_k, batch=args.batch, precision=args.precision)
+    demo = pets_app(args.run, n_examples=args.examples, top_k=args.top_k, batch=args.batch, precision=args.precision,
+                    tta=args.tta)
     # Gradio prints the URL, then serves: show it at once in a pipe or log file too
     if hasattr(sys.stdout, 'reconfigure'): sys.stdout.reconfigure(line_buffering=True)
     try: serve(demo, args.host, args.port, share=args.share, concurrency=args.concurrency, quiet=args.quiet)
