@@ -1,13 +1,14 @@
 """What `pets train --track mlflow tensorboard` adds to a run: the same `pets train`, with and without tracking.
 
-    python bench/track.py                                                    # the synthetic sample, lite0 at 64 px
-    python bench/track.py --data ../shared/data/pets-real-dev/images --repeats 2  # real photos, lite0 at 224 px
+    python bench/track.py --data ../shared/data/pets-real-dev/images --repeats 2  # real photos: the default run
+    python bench/track.py                                 # the synthetic sample at 64 px (a quick look, not the note's)
 
-Each run is the whole command in a fresh process, into a fresh run folder (so each tracked run also creates its
-MLflow store: the most it costs), the two kinds alternating so that a busy machine slows both alike. It prints
-each run's wall-clock and CPU seconds (this process's children: user + system), the medians, and the overhead of
-tracking against the run without it. With `--threads N` torch runs N threads (OMP_NUM_THREADS); the default, 1, is
-how this project times on its 2 shared cores.
+Each run is the whole command with its defaults (`--arch auto`: on a machine without a GPU efficientnet_lite2 at
+260 px on cached features, no stage 2) in a fresh process, into a fresh run folder (so each tracked run also creates its
+MLflow store: the most it costs), the two kinds alternating so that a busy machine slows both alike. It prints each
+run's wall-clock and CPU seconds (this process's children: user + system), the medians, and the overhead of tracking
+against the run without it. With `--threads N` torch runs N threads (OMP_NUM_THREADS); the default, 1, is how this
+project times on its 2 shared cores.
 
 Whole runs on a shared machine vary by more than tracking costs, so it also measures tracking's own work apart: in a
 fresh process, with torch and fastai already imported, a finished run replayed through `Tracking` as `pets train`
@@ -50,7 +51,7 @@ print(f"{time.perf_counter() - t:.1f} {cpu() - c:.1f}")
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data', help="folder of photos (default: the synthetic sample, 4 breeds, 8 each, 64 px)")
-    p.add_argument('--arch', default='efficientnet_lite0')
+    p.add_argument('--arch', default='auto', help="backbone (default: pets train's own, auto)")
     p.add_argument('--repeats', type=int, default=3, help="runs of each kind")
     p.add_argument('--threads', type=int, default=1, help="torch threads (OMP_NUM_THREADS); 0: torch's default")
     args = p.parse_args()
@@ -66,7 +67,8 @@ def main():
     for i in range(args.repeats):
         for kind in times:
             track = ['--track', 'mlflow', 'tensorboard'] if kind == 'tracked' else []
-            wall, used = run(['train', '--data', str(data), '--arch', args.arch, *extra, '--quiet',
+            arch = ['--arch', args.arch] if args.arch != 'auto' else []
+            wall, used = run(['train', '--data', str(data), *arch, *extra, '--quiet',
                               '--out', str(tmp/f'{kind}-{i}'), *track], env)
             times[kind].append((wall, used))
             print(f"{kind:8} run {i + 1}: {wall:6.1f} s wall, {used:6.1f} s CPU", flush=True)

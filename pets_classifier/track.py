@@ -77,8 +77,10 @@ class EpochMetrics(_AfterTrainingEpoch):
         self.log_values({f'{stage}/{n}': float(v) for n, v in zip(names, values) if _number(v)}, self.epoch)
 
 # %% ../nbs/02c_track.ipynb #8ad501c7
-def _quiet_logs():
-    "MLflow and alembic say at INFO level that they create and upgrade the store's tables: not a user's business."
+def _offline_and_quiet():
+    "Before MLflow is imported: no usage telemetry (unless MLFLOW_DISABLE_TELEMETRY is set), no INFO lines."
+    os.environ.setdefault('MLFLOW_DISABLE_TELEMETRY', 'true')  # MLflow 3 reports usage to its makers by default
+    # MLflow and alembic say at INFO level that they create and upgrade the store's tables: not a user's business
     for name in ('mlflow', 'alembic'): logging.getLogger(name).setLevel(logging.WARNING)
 
 class MLflowRun:
@@ -105,10 +107,10 @@ class MLflowRun:
         return self._thread.submit(call)
 
     def _open(self, params:dict, resume:bool):
+        _offline_and_quiet()
         from mlflow import MlflowClient
         from mlflow.entities import Param
         from mlflow.environment_variables import MLFLOW_EXPERIMENT_NAME
-        _quiet_logs()
         self.client = c = MlflowClient(self.uri)
         name = MLFLOW_EXPERIMENT_NAME.get() or 'pets'
         exp = c.get_experiment_by_name(name)

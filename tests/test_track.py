@@ -1,6 +1,6 @@
 """Runs you can compare (issue 29): `pets train --track mlflow tensorboard`, read back with the libraries' own readers
 (MLflow's `MlflowClient`, TensorBoard's `EventAccumulator`), the MLflow UI in a browser, and `pets runs`."""
-import json, shutil, subprocess, sys, time, urllib.request
+import json, os, shutil, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 from conftest import PETS, free_port
@@ -80,7 +80,8 @@ def test_mlflow_ui_shows_the_run_and_its_accuracy(tracked, tmp_path):
     where, port = config['tracking']['mlflow'], free_port()
     server = subprocess.Popen([str(Path(sys.executable).parent/'mlflow'), 'ui', '--backend-store-uri',
                                where['tracking_uri'], '--host', '127.0.0.1', '--port', str(port), '--workers', '1'],
-                              stdout=open(tmp_path/'mlflow.log', 'w'), stderr=subprocess.STDOUT, cwd=tmp_path)
+                              stdout=open(tmp_path/'mlflow.log', 'w'), stderr=subprocess.STDOUT, cwd=tmp_path,
+                              env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'})  # as the README runs it
     try:
         for _ in range(600):  # seconds on a busy machine
             try: urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=5).read(); break
