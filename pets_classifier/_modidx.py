@@ -442,6 +442,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'pets_classifier.track.MLflowRun.__init__': ( 'track.html#mlflowrun.__init__',
                                                                                      'pets_classifier/track.py'),
                                        'pets_classifier.track.MLflowRun._do': ('track.html#mlflowrun._do', 'pets_classifier/track.py'),
+                                       'pets_classifier.track.MLflowRun._log': ('track.html#mlflowrun._log', 'pets_classifier/track.py'),
                                        'pets_classifier.track.MLflowRun._open': ('track.html#mlflowrun._open', 'pets_classifier/track.py'),
                                        'pets_classifier.track.MLflowRun.end': ('track.html#mlflowrun.end', 'pets_classifier/track.py'),
                                        'pets_classifier.track.MLflowRun.log': ('track.html#mlflowrun.log', 'pets_classifier/track.py'),

@@ -125,11 +125,13 @@ class MLflowRun:
         c.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
     def log(self, values:dict, step:int=0):
-        "Log the metrics `values` (name: number) at `step`."
-        from mlflow.entities import Metric
+        "Log the metrics `values` (name: number) at `step`, timed now."
         at = int(time.time() * 1000)
-        metrics = [Metric(k, v, at, step) for k, v in values.items()]
-        self._do(lambda: self.client.log_batch(self.run_id, metrics=metrics))
+        self._do(self._log, dict(values), step, at)
+
+    def _log(self, values:dict, step:int, at:int):
+        from mlflow.entities import Metric  # in MLflow's thread, which imports MLflow: never two imports at once
+        self.client.log_batch(self.run_id, metrics=[Metric(k, v, at, step) for k, v in values.items()])
 
     def tag(self, tags:dict): self._do(lambda: [self.client.set_tag(self.run_id, k, v) for k, v in tags.items()])
 
