@@ -392,7 +392,7 @@ def save_run(learn, # a trained learner
     "Record `learn` as `pets train` records a run: calibrated model files, split, interpretation, results, report."
     started, out = time.time(), Path(out).expanduser()
     state = run_state(learn)
-    if arch: state.arch = arch
+    if arch: vars(state)['arch'] = arch  # not `state.arch =`: fastai warns of a Learner attribute of that name
     out.mkdir(parents=True, exist_ok=True)
     write_split(_split_rows(learn.dls), out)
     config = {k: v for k, v in run_config(learn, None).items() if k != 'settings'}
