@@ -11,7 +11,7 @@ import contextlib, datetime, os, platform, shutil, sys, time
 from pathlib import Path
 
 import pandas as pd, torch
-from fastai.vision.all import set_seed, ClassificationInterpretation
+from fastai.vision.all import set_seed
 
 from . import __version__
 from .core import PetsError, TrainSettings, interactive
@@ -25,7 +25,7 @@ from pets_classifier.train import (pets_learner, find_lr, head_features, head_on
     alone, FEATURES_FILE)
 from .track import check_trackers, tracking
 from .calibrate import valid_logits, calibrate, plot_reliability
-from .interpret import classification_metrics
+from .interpret import classification_metrics, calibrated_interp
 from .inference import save_model, library_versions
 from pets_classifier.report import (save_figure, plot_batch, plot_lr_find_choice, plot_metrics, write_interpretation,
     write_report)
@@ -348,7 +348,7 @@ def _finish(learn, out:Path, config:dict, started:float, timer:_Stopwatch, expor
     if export_pkl: learn.export(out/'export.pkl')
     (out/CHECKPOINT).unlink(missing_ok=True)
     if (out/METRICS).exists(): save_figure(plot_metrics(out/METRICS), out/'losses.png')
-    interp = ClassificationInterpretation.from_learner(learn)
+    interp = calibrated_interp(learn, measured.get('calibration', {}).get('temperature', 1.))
     pairs, cm = write_interpretation(interp, out), interp.confusion_matrix()
     loss, acc = float(learn.validate()[0]), float(cm.trace() / cm.sum())  # whatever the learner's metrics are
     timer.done('finish')
@@ -401,7 +401,7 @@ def save_run(learn, # a trained learner
     "Record `learn` as `pets train` records a run: calibrated model files, split, interpretation, results, report."
     started, out = time.time(), Path(out).expanduser()
     state = run_state(learn)
-    if arch: state.arch = arch
+    if arch: vars(state)['arch'] = arch  # not `state.arch =`: fastai warns of a Learner attribute of that name
     out.mkdir(parents=True, exist_ok=True)
     write_split(_split_rows(learn.dls), out)
     config = {k: v for k, v in run_config(learn, None).items() if k != 'settings'}

@@ -18,7 +18,8 @@ from fastai.vision.all import (ClassificationInterpretation, DataBlock, ImageBlo
 from .core import PetsError, PETS_PATTERN, BS, ONE_OR_MORE
 from .record import FIGURES, TABLES, RUN_FILES, CONFIG, METRICS, write_json, read_config
 from .data import valid_item_tfm
-from .interpret import top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy
+from .interpret import (top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy,
+                                       calibrated_interp)
 from .train import use_precision
 from .inference import Classifier, known_images
 _all_ = ['FIGURES', 'TABLES', 'RUN_FILES', 'write_json']  # from `pets_classifier.record`: importable from here
@@ -104,7 +105,8 @@ def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled ima
                       batch_tfms=Normalize.from_stats(clf.mean, clf.std))
     dls = block.dataloaders(files, bs=bs, num_workers=0, device=next(clf.model.parameters()).device)
     learn = use_precision(Learner(dls, clf.model, loss_func=CrossEntropyLossFlat()), clf.precision)  # as clf.probs runs
-    return ClassificationInterpretation.from_learner(learn, dl=dls.test_dl(files, with_labels=True))
+    temperature = (clf.calibration or {}).get('temperature', 1.)  # the probabilities `predict` gives
+    return calibrated_interp(learn, temperature, dl=dls.test_dl(files, with_labels=True))
 
 # %% ../nbs/05_report.ipynb #98332320
 REPORT_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}img{max-width:100%}"

@@ -63,6 +63,26 @@ def test_tables(trained):
     assert sum(int(r['count']) for r in confused) == mistakes
     assert all(r['actual'] != r['predicted'] for r in confused)
 
+def test_top_losses_show_the_calibrated_probabilities(pets, trained, sample, tmp_path):
+    "`pets interpret`'s top_losses.csv gives each photo the probabilities `predict` gives (temperature applied)."
+    from pets_classifier.inference import load_model
+    from pets_classifier.record import read_model_meta, write_model_meta
+    from pets_classifier.runtime import predict
+    run = tmp_path/'run'; run.mkdir()
+    for name in ('model.json', 'model.safetensors'): shutil.copy(trained[0]/name, run/name)
+    meta = read_model_meta(run)
+    meta['calibration']['temperature'] = 2.5  # far from 1, so raw and calibrated probabilities differ
+    write_model_meta(meta, run)
+    pets('interpret', run, '--data', sample, '--out', tmp_path/'interp', check=0)
+    rows = list(csv.DictReader(open(tmp_path/'interp'/'top_losses.csv')))
+    clf = load_model(run)
+    answers = predict(clf, [Path(r['file']) for r in rows], top_k=len(clf.vocab), unknown='off')
+    assert rows and len(answers) == len(rows)
+    for row, answer in zip(rows, answers):
+        probs = dict(answer['top'])
+        assert abs(probs[row['predicted']] - float(row['p_predicted'])) < 0.02, (row, probs)
+        assert abs(probs[row['actual']] - float(row['p_actual'])) < 0.02, (row, probs)
+
 def test_report_embeds_every_figure(trained):
     out = trained[0]
     page = parse(out/'report.html')
