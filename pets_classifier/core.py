@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['PETS_PATTERN', 'PRECISIONS', 'EPOCHS', 'VIEWS', 'LR', 'LR_RATIO', 'LR_FIND_ITERS', 'SIZE', 'TRAIN_BS',
            'FEATURES_MEMORY', 'ACCUMULATE', 'SEED', 'SHARE', 'WORKERS', 'BS', 'TOP_K', 'COUNT', 'ONE_OR_MORE', 'PIXELS',
-           'PORT', 'CONCURRENCY', 'QUEUE_BATCH', 'LR_SUGGESTIONS', 'PATH', 'FOLDER', 'NAME', 'DEVICE', 'HOST', 'EVERY',
-           'PetsError', 'Range', 'Text', 'Regex', 'Choice', 'Rate', 'Setting', 'TrainSettings', 'duration', 'Eta',
-           'interactive', 'progress']
+           'PORT', 'CONCURRENCY', 'QUEUE_BATCH', 'TRACKERS', 'LR_SUGGESTIONS', 'PATH', 'FOLDER', 'NAME', 'DEVICE',
+           'HOST', 'EVERY', 'PetsError', 'Range', 'Text', 'Regex', 'Choice', 'Choices', 'Rate', 'Setting',
+           'TrainSettings', 'duration', 'Eta', 'interactive', 'progress']
 
 # %% ../nbs/00_core.ipynb #a865620c
 import argparse, dataclasses, math, operator, re, sys, time
@@ -133,6 +133,19 @@ class Choice(_Checked):
             raise ValueError(f"{value!r} is not one of {', '.join(map(str, self.options))}")
         return value
 
+@dataclass(frozen=True)
+class Choices(_Checked):
+    "Any of `options`, several at once: a tuple, each once, in the order given (a name alone is a tuple of one)."
+    options: tuple = () # the values allowed
+
+    def convert(self, value) -> tuple:
+        "`value` as a tuple, or a `ValueError` that lists the choices."
+        values = (value,) if isinstance(value, str) else value
+        if not isinstance(values, (list, tuple)):
+            raise ValueError(f"{value!r} is not a list of {', '.join(map(str, self.options))}")
+        return tuple(dict.fromkeys(Choice(self.options).convert(v) for v in values))
+
+TRACKERS = ('mlflow', 'tensorboard')  # what `pets train --track` logs a run to (`pets_classifier.track`)
 LR_SUGGESTIONS = ('valley', 'slide', 'minimum', 'steep')  # fastai's `lr_find` suggestions, by name
 
 @dataclass(frozen=True)
@@ -157,7 +170,7 @@ HOST = Text('a host name or address, such as 127.0.0.1 or 0.0.0.0', r'[^\s/]+')
 @dataclass(frozen=True)
 class Setting:
     "What a setting takes and does, as the annotation of a `TrainSettings` field (fastcore's `Param`, for a dataclass)."
-    kind: object # a `Range`, `Text`, `Choice` or `Rate` that checks and converts it, or `bool`
+    kind: object # a `Range`, `Text`, `Choice`, `Choices` or `Rate` that checks and converts it, or `bool`
     help: str # for the option's help and the docs
 
 @dataclass
@@ -206,6 +219,12 @@ class TrainSettings:
                         "code, so load only files you trust; it needs the same fastai and pets_classifier installed. "
                         "Our own model files need none of this") = False
     quiet: Setting(bool, "no progress bars or epoch table: only results and errors") = False
+    track: Setting(Choices(TRACKERS), "also log the run as it trains: mlflow, tensorboard, or both: the settings, "
+                   "each epoch's losses and metrics by stage, the results and calibration, and (MLflow) the run "
+                   "folder's files; needs pip install \"pets-classifier[track]\"") = ()
+    track_dir: Setting(FOLDER, "where --track writes: MLflow's store in mlruns/ (unless MLFLOW_TRACKING_URI is set) "
+                       "and TensorBoard's events in tensorboard/ (default: the run folder; name one folder for "
+                       "several runs to compare them in one MLflow store)") = None
 
     groups: ClassVar[dict] = {  # `pets train --help`'s groups: title -> (description, the settings in it)
         'data': ('', 'data pattern label_from valid_pct seed size'),
@@ -213,8 +232,11 @@ class TrainSettings:
         'stage 1': ('the head trains, the pretrained body frozen', 'freeze_epochs views lr lr_find_iters'),
         'stage 2': ('all layers train, with discriminative learning rates', 'epochs lr_max bn_stats'),
         'performance': ('', 'device bs accumulate precision workers features_memory'),
-        'output': ('', 'out overwrite resume export_pkl quiet')}
-    how_it_runs: ClassVar[tuple] = ('out', 'overwrite', 'resume', 'quiet', 'features_memory')  # not what it learns
+        'output': ('', 'out overwrite resume export_pkl quiet'),
+        'tracking': ('compare runs in MLflow or TensorBoard (pets runs compares run folders without them)',
+                     'track track_dir')}
+    how_it_runs: ClassVar[tuple] = ('out', 'overwrite', 'resume', 'quiet', 'features_memory', 'track',
+                                    'track_dir')  # not what it learns
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -23,6 +23,7 @@ from .models import resolve_arch, resolve_precision, weights_at_hand
 from pets_classifier.train import (pets_learner, find_lr, head_features, head_only, two_stage, drop_features,
     resumes_stage2, progress_bars, run_state, EpochCSV, EpochCheckpoint, EtaLines, distributed_state, distributed_ctx,
     alone, FEATURES_FILE)
+from .track import check_trackers, tracking
 from .calibrate import valid_logits, calibrate, plot_reliability
 from .interpret import classification_metrics, calibrated_interp
 from .inference import save_model, library_versions
@@ -59,6 +60,8 @@ _FREE_ON_RESUME = ('quiet', 'features_memory')  # change how a run goes, not wha
 
 def _same_folder(a, b) -> bool: return Path(a).expanduser().absolute() == Path(b).expanduser().absolute()
 
+def _shown(v) -> str: return (' '.join(v) or 'none') if isinstance(v, tuple) else str(v)  # --track mlflow tensorboard
+
 def _refuse_other_settings(given:TrainSettings, recorded:TrainSettings, run:Path):
     "Refuse settings given with `resume` that differ from the run's own."
     had = {**vars(recorded), 'out': str(run)}
@@ -67,7 +70,7 @@ def _refuse_other_settings(given:TrainSettings, recorded:TrainSettings, run:Path
     if clash:
         leave = ', '.join(map(TrainSettings.option, clash))
         raise PetsError(f"--resume {run} goes on with the run's own settings; leave out {leave} (the run has "
-                        + ', '.join(f"{TrainSettings.option(k)} {had[k]}" for k in clash) + ").")
+                        + ', '.join(f"{TrainSettings.option(k)} {_shown(had[k])}" for k in clash) + ").")
 
 def _resumable(run:Path) -> dict:
     "The config.json of `run`, a run this version can resume; else a `PetsError` saying why not."
@@ -161,7 +164,10 @@ def _checked_settings(settings:TrainSettings) -> TrainSettings:
     if s.freeze_epochs is None: s = s.replace(freeze_epochs=15 if s.views else 4)
     out, processes, first, new = Path(s.out).expanduser(), _processes(), _rank() == 0, not settings.resume
     _check_recipe(s, processes)
+    check_trackers(s.track)  # a tracker's library missing: said before any image is read
     if first and new: writable(out, '--out'); not_inside(out, s.data)
+    if first and new and s.track and s.track_dir:
+        writable(s.track_dir, '--track-dir'); not_inside(s.track_dir, s.data, '--track-dir')
     if processes > 1:  # processes started by torchrun or accelerate launch: one writes, all train
         if isinstance(s.lr, str):
             raise PetsError(f"--lr {s.lr}: lr_find runs in one process; run it there, then pass the rate as a number.")
@@ -372,16 +378,19 @@ def train_run(settings:TrainSettings # what to train, and where to write it (`pe
             if resume: config = _resumed_record(out)
             elif first: config = _new_record(learn, s, features, out, arch_why); timer.done('lr_find')
             else: config = dict(settings=s)
-        try:
-            _two_stages(learn, config['settings'], features, resume, first)
-            timer.add(learn.run_state.seconds)  # stage 1 and 2 apart
-            oof = _out_of_fold(learn, features, s) if first else None
-            if oof is not None: timer.done('out_of_fold')
-        finally:
-            if features is not None: drop_features(features)
-        if not first: return config
-        with alone() if processes > 1 else contextlib.nullcontext():
-            return _finish(learn, out, config, started, timer, s.export_pkl, s.quiet, oof)
+        with tracking(s.track if first else (), config, out, s.track_dir, resume=bool(resume)) as track:
+            try:
+                with learn.added_cbs(track.callbacks): _two_stages(learn, config['settings'], features, resume, first)
+                timer.add(learn.run_state.seconds)  # stage 1 and 2 apart
+                oof = _out_of_fold(learn, features, s) if first else None
+                if oof is not None: timer.done('out_of_fold')
+            finally:
+                if features is not None: drop_features(features)
+            if not first: return config
+            with alone() if processes > 1 else contextlib.nullcontext():
+                config = _finish(learn, out, {**config, **track.record()}, started, timer, s.export_pkl, s.quiet, oof)
+            for line in track.finish(config): print(line)
+            return config
 
 # %% ../nbs/05b_pipeline.ipynb #743411d7
 def save_run(learn, # a trained learner

@@ -159,9 +159,14 @@ def read_config(run:Path|str # a run folder, or its config.json
     for k in ('results', 'resolved', 'versions'): _field(config, k, lambda v: isinstance(v, dict), source,
                                                           'an object', required=False)
     results = config.get('results') or {}
-    for k in ('accuracy', 'error_rate'):
-        _field(results, k, lambda v: _finite(v) and 0 <= v <= 1, f"{source} (results)", 'a share from 0 to 1',
-               required=False)
+    share = lambda v: _finite(v) and 0 <= v <= 1
+    for k in ('accuracy', 'error_rate'): _field(results, k, share, f"{source} (results)", 'a share from 0 to 1',
+                                                required=False)
+    _field(results, 'seconds', lambda v: _finite(v) and v >= 0, f"{source} (results)", 'a number of seconds',
+           required=False)
+    if (cal := check_calibration(results.get('calibration'), f"{source} (results)")) is not None:
+        for k in ('ece_before', 'ece_after'): _field(cal, k, share, f"{source} (results, calibration)",
+                                                     'a share from 0 to 1', required=False)
     return config
 
 def read_settings(run:Path|str # a run folder, or its config.json

@@ -61,7 +61,7 @@ def test_every_option_is_checked():
     n_numeric = sum(_range(a) is not None for _, a in OPTIONS)
     print(f"\n{len(SUBS)} subcommands, {len(OPTIONS)} options and arguments ({n_numeric} numeric), "
           f"{len(CASES)} wrong values")
-    assert len(SUBS) == 8 and len(CASES) > 300
+    assert len(SUBS) == 9 and len(CASES) > 300
 
 @pytest.mark.parametrize('name, action, value', CASES, ids=IDS)
 def test_wrong_value_is_one_line(name, action, value, capsys, tmp_path, monkeypatch):
