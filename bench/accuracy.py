@@ -30,14 +30,14 @@ def holdout_split(src:Path, dest:Path, every:int=5) -> tuple:
         for i, f in enumerate(files): (dest/('holdout' if i % every == 2 else 'train')/f.name).symlink_to(f.absolute())
     return dest/'train', dest/'holdout'
 
-def stock_lesson(train:Path, holdout:Path, arch:str) -> tuple:
-    "The lesson's recipe with fastai alone: (seconds training, held-out accuracy)."
+def stock_lesson(train:Path, holdout:Path, arch:str, seed:int=2) -> tuple:
+    "The lesson's recipe with fastai alone: (seconds training, held-out accuracy); `seed`: the split's and training's."
     from fastai.vision.all import vision_learner, accuracy, get_image_files, set_seed
     from fastai.callback.progress import ProgressCallback
     from pets_classifier.data import pets_block, name_labeller
     from pets_classifier.models import resolve_arch
-    set_seed(2, reproducible=True)
-    block = pets_block(name_labeller(), presize=460)  # with presize: exactly the lesson's fastai DataBlock
+    set_seed(seed, reproducible=True)
+    block = pets_block(name_labeller(), seed=seed, presize=460)  # with presize: exactly the lesson's fastai DataBlock
     dls = block.dataloaders(get_image_files(train), bs=32, num_workers=0)
     model_arch, kw = resolve_arch(arch)  # the same offline weights, handed to fastai as-is
     learn = vision_learner(dls, model_arch, metrics=accuracy, **kw)

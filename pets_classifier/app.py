@@ -78,14 +78,15 @@ def make_bad_uploads(dest:Path|str, # folder to write into
 # %% ../nbs/05a_app.ipynb #6e94427e
 def classify(clf:Classifier, files:list, # uploaded files
              top_k:int=3, # classes per file
-             min_size:int=32 # smaller sides are refused, as `inspect_image` skips them
+             min_size:int=32, # smaller sides are refused, as `inspect_image` skips them
+             tta:bool=False # test-time augmentation, as for `predict`
             ) -> list:
     "`predict` on uploads after `inspect_image` refused what it would skip; `error` says why, `note` what it converted."
     top_k, min_size = TOP_K.check('top_k', top_k), PIXELS.check('min_size', min_size)
     found = [inspect_image(f, min_size=min_size) for f in files]
     refused = lambda x: x is not None and x.action == 'skip'
     kept = [f for f, x in zip(files, found) if not refused(x)]
-    preds = iter(predict(clf, kept, top_k=top_k, bs=min(32, max(1, len(files)))))
+    preds = iter(predict(clf, kept, top_k=top_k, bs=min(32, max(1, len(files))), tta=tta))
     return [dict(file=str(f), error=f"{Path(f).name}: {x.problem} ({x.detail}). Please upload a photo (JPEG, PNG, ...) "
                                     f"at least {min_size} pixels a side.")
             if refused(x) else {**next(preds), 'note': f"{Path(f).name}: {x.problem}, converted to RGB." if x else ''}
@@ -101,17 +102,17 @@ def _message(r:dict) -> str:
     return r.get('error') or ' '.join(m for m in (unknown, r.get('note')) if m)
 
 def answer_photos(clf:Classifier, payloads:list, # Gradio file data ({'path': ...}) or paths, None for no photo
-                  top_k:int=3) -> tuple:
+                  top_k:int=3, tta:bool=False) -> tuple:
     "For each upload its `Label` value (class: probability) and a message; the shape of Gradio's batched answer."
     paths = [p.get('path') if isinstance(p, dict) else p for p in payloads]
-    found = iter(classify(clf, [p for p in paths if p], top_k))
+    found = iter(classify(clf, [p for p in paths if p], top_k, tta=tta))
     res = [next(found) if p else {} for p in paths]
     return [dict(r['top']) if 'top' in r else None for r in res], [_message(r) for r in res]
 
 def answer_table(clf:Classifier, files:list, # uploaded files
-                 top_k:int=3) -> tuple:
+                 top_k:int=3, tta:bool=False) -> tuple:
     "A row per file (name, then 'class probability' for the top classes; blank where refused) and the messages."
-    res = classify(clf, files or [], top_k)
+    res = classify(clf, files or [], top_k, tta=tta)
     rows = [[Path(r['file']).name, *(f"{c} {p:.3f}" for c, p in r.get('top', [])),
              *[''] * (top_k - len(r.get('top', [])))] for r in res]
     return rows, '\n'.join(f"- {m}" for r in res if (m := _message(r)))
@@ -127,7 +128,8 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
              n_examples:int=6, # example photos to click, from `example_photos`
              top_k:int=3, # breeds shown per photo
              batch:int=1, # above 1: Gradio answers up to this many queued photos in one forward pass
-             precision:str='auto' # of the forward pass, as for `load_model`: bf16 where the CPU has bfloat16 units
+             precision:str='auto', # of the forward pass, as for `load_model`: bf16 where the CPU has bfloat16 units
+             tta:bool=False # test-time augmentation: each photo and its mirror image (twice the work)
             ) -> gr.Blocks:
     "The Gradio page and HTTP API for the model in `run`: one photo (upload, drop, paste, webcam) or several at once."
     n_examples, top_k = COUNT.check('n_examples', n_examples), TOP_K.check('top_k', top_k)
@@ -137,7 +139,7 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
     kind = f" (ONNX, {clf.precision})" if isinstance(clf, OnnxClassifier) else ''
     known = info['accuracy'] is not None
     acc = f", validation accuracy {info['accuracy']:.3f} on {info['n_valid']} images" if known else ''
-    photos = partial(answer_photos, clf, top_k=top_k)
+    photos = partial(answer_photos, clf, top_k=top_k, tta=tta)
     one = photos if batch > 1 else lambda payload: tuple(o[0] for o in photos([payload]))
     with gr.Blocks(title='Pet breed classifier', analytics_enabled=False) as demo:
         gr.Markdown(f"# Pet breed classifier\nModel: **{info['arch']}**{kind}, {info['classes']} breeds{acc}.")
@@ -160,7 +162,7 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
         button.click(one, image, [label, message], api_name='predict', preprocess=False, **kw)
         # an upload, an example, the webcam, a paste, a clear:
         image.change(one, image, [label, message], api_visibility='private', preprocess=False, **kw)
-        go.click(partial(answer_table, clf, top_k=top_k), files, [table, notes], api_name='predict_many')
+        go.click(partial(answer_table, clf, top_k=top_k, tta=tta), files, [table, notes], api_name='predict_many')
     return demo
 
 # %% ../nbs/05a_app.ipynb #b09c335f

@@ -70,14 +70,17 @@ def unknown_thresholds(logits:torch.Tensor, targets:torch.Tensor, temperature:fl
 
 def calibrate(logits:torch.Tensor, targets:torch.Tensor, # the validation set's, from `valid_logits`
               rule:str='energy', # the score that says unknown by default: 'energy' or 'max_prob'
-              flagged:float=UNKNOWN_FLAGGED) -> dict:
+              flagged:float=UNKNOWN_FLAGGED,
+              known:tuple=None # (logits, targets) to choose the thresholds on, e.g. out of fold (default: the above)
+             ) -> dict:
     "What model.json stores: the temperature, each unknown threshold, the default rule, and ECE before and after."
     if rule not in UNKNOWN_RULES: raise PetsError(f"Unknown rule {rule!r}: one of {', '.join(UNKNOWN_RULES)}.")
     all_right = bool((logits.argmax(1) == targets).all())  # then the likelihood only grows as T shrinks: nothing to fit
     t = 1. if all_right else round(fit_temperature(logits, targets), 4)
     ece_of = lambda temp: round(ece((logits / temp).softmax(-1).numpy(), targets.numpy()), 4)
-    return dict(temperature=t, unknown=rule, thresholds=unknown_thresholds(logits, targets, t, flagged),
-                flagged=flagged, n_valid=len(targets), ece_before=ece_of(1.), ece_after=ece_of(t))
+    on = known or (logits, targets)
+    return dict(temperature=t, unknown=rule, thresholds=unknown_thresholds(*on, t, flagged), flagged=flagged,
+                n_valid=len(targets), n_thresholds=len(on[1]), ece_before=ece_of(1.), ece_after=ece_of(t))
 
 # %% ../nbs/03a_calibrate.ipynb #35aded92
 def calibrate_learner(learn:Learner, rule:str='energy', flagged:float=UNKNOWN_FLAGGED) -> dict:

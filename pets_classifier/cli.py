@@ -10,8 +10,8 @@ __all__ = ['PRECISION_HELP', 'COMMANDS', 'parser', 'main', 'train_cmd', 'evaluat
 import argparse, json, re, sys, warnings
 from pathlib import Path
 
-from .core import (PetsError, Terminated, PETS_PATTERN, PRECISIONS, TrainSettings, Range, Regex, Choice, PATH,
-    FOLDER, HOST, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
+from .core import (PetsError, Terminated, PETS_PATTERN, PRECISIONS, TrainSettings, Range, Regex,
+    Choice, PATH, FOLDER, HOST, NAME, SIZE, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
 from .record import writable, not_inside
 _all_ = ['PRECISIONS']  # from `pets_classifier.core`; importable from here as before
 
@@ -26,7 +26,8 @@ _EXAMPLES = dict(
     predict="example:\n  pets predict runs/lite0 cat.jpg dog.jpg --top-k 3",
     interpret="example:\n  pets interpret runs/lite0 --data ~/pets/holdout --out runs/lite0/holdout",
     report="example:\n  pets report runs/lite0",
-    check="example:\n  pets check --data ~/pets/images --csv findings.csv",
+    check="example:\n  pets check --data ~/pets/images --csv findings.csv\n"
+          "  pets check --labels --run runs/lite0    # photos whose label looks wrong, into the run's report",
     app="example:\n  pets app runs/lite0 --port 7860    # then open http://127.0.0.1:7860",
     export="example:\n  pets export runs/lite0 --int8 static\n"
            "  pets predict runs/lite0/model.onnx cat.jpg    # on onnxruntime: no torch, no fastai")
@@ -100,14 +101,32 @@ def _check_options(sub):
     "`pets check`."
     c = _subcommand(sub, 'check', "Check a folder of images before training: unreadable, truncated, disguised, "
                     "odd-mode, tiny, huge or duplicate files, unlabelled names, small classes.")
-    c.add_argument('--data', type=FOLDER, required=True, help="folder of images")
+    c.add_argument('--data', type=FOLDER, help="folder of images (with --labels --run: the run's)")
     _labels(c)
     c.add_argument('--min-per-class', type=ONE_OR_MORE, default=2,
                    help="classes with fewer usable images are skipped (default: 2)")
     c.add_argument('--show', type=COUNT, default=10, help="files named per problem (default: 10)")
     c.add_argument('--csv', type=PATH,
                    help="also write every finding (file, problem, action, detail) to this CSV file")
+    g = c.add_argument_group('labels', "photos whose label looks wrong, judged by heads that never saw them "
+                             "(out-of-fold, on the frozen body's cached features: a minute or two)")
+    g.add_argument('--labels', action='store_true', help="also list the photos whose label looks wrong")
+    g.add_argument('--run', type=FOLDER, help="a run of pets train: its photos, labelling, backbone and size; the "
+                   "list goes into it, and its report shows it")
+    g.add_argument('--arch', type=NAME, default='efficientnet_lite0',
+                   help="backbone that sees the photos, without --run (default: efficientnet_lite0, offline)")
+    g.add_argument('--size', type=SIZE, default=TrainSettings.size, help="image side in pixels, without --run"
+                   + _default(TrainSettings.size))
+    g.add_argument('--out', type=FOLDER, default='pets-labels', help="folder for label_issues.csv and "
+                   "label_issues.png, without --run (default: pets-labels)")
+    g.add_argument('--set-aside', type=FOLDER, metavar='DEST', help="move the photos listed out of the data folder "
+                   "into DEST, kept as they were (pets_classifier.labels.put_back moves them back)")
     return c
+
+def _tta(p):
+    "Add --tta: each photo also seen mirrored, the answers averaged."
+    p.add_argument('--tta', action='store_true', help="test-time augmentation: each photo and its mirror image, the "
+                   "logits averaged (twice the time; PyTorch and ONNX models alike)")
 
 def _unknown(p):
     "Add --unknown: which rule says a photo is none of the classes."
@@ -124,7 +143,7 @@ def _evaluate_options(sub):
     e.add_argument('--bs', type=BS, default=32, help="images per batch (default: 32)")
     e.add_argument('--json', action='store_true', help="print one JSON object (with per-class metrics and the "
                    "confusion matrix)")
-    _unknown(e); _precision(e); _allow_pickle(e)
+    _unknown(e); _tta(e); _precision(e); _allow_pickle(e)
     return e
 
 def _predict_options(sub):
@@ -135,7 +154,7 @@ def _predict_options(sub):
     p.add_argument('--top-k', type=TOP_K, default=3, help="classes per image (default: 3)")
     p.add_argument('--bs', type=BS, default=32, help="images per batch (default: 32)")
     p.add_argument('--json', action='store_true', help="one JSON object per line")
-    _unknown(p); _precision(p); _allow_pickle(p)
+    _unknown(p); _tta(p); _precision(p); _allow_pickle(p)
     return p
 
 # %% ../nbs/06_cli.ipynb #3af153b1
@@ -181,7 +200,7 @@ def _app_options(sub):
     a.add_argument('--batch', type=QUEUE_BATCH, default=8, help="photos waiting in the queue are answered together, up "
                    "to this many in one forward pass; 1: one at a time (default: 8, measured 1.3x the throughput of 1 "
                    "with 8 clients on 2 CPU cores)")
-    _precision(a)
+    _tta(a); _precision(a)
     return a
 
 def _export_options(sub):
@@ -266,7 +285,7 @@ def evaluate_cmd(args):
     "Accuracy and error rate of a saved model on a labelled folder."
     from pets_classifier.inference import evaluate
     res = evaluate(_classifier(args, args.model), args.data, args.pattern, args.label_from, bs=args.bs,
-                   progress=_interactive() and not args.quiet, unknown=args.unknown)
+                   progress=_interactive() and not args.quiet, unknown=args.unknown, tta=args.tta)
     if args.json: print(json.dumps(res)); return
     figures = {k: v for k, v in res.items() if not isinstance(v, (list, dict))}  # per class and confusion: --json
     print('  '.join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()))
@@ -298,7 +317,7 @@ def predict_cmd(args):
     from pets_classifier.runtime import predict
     files, clf = _image_files(args.images), _classifier(args, args.model)
     rows = predict(clf, files, top_k=args.top_k, bs=args.bs, progress=_interactive() and not args.quiet,
-                   unknown=args.unknown)
+                   unknown=args.unknown, tta=args.tta)
     _print_predictions(rows, args.json)
 
 # %% ../nbs/06_cli.ipynb #6c472f9c
@@ -330,12 +349,30 @@ def report_cmd(args):
     print(write_report(run))
 
 # %% ../nbs/06_cli.ipynb #a6ea382a
+def _label_settings(args) -> TrainSettings:
+    "What `pets check --labels` looks with: the run's settings (--run), else --data, its labelling, --arch and --size."
+    from pets_classifier.pipeline import repeat_settings
+    if args.run: return repeat_settings(args.run, quiet=args.quiet)
+    return TrainSettings(data=args.data, pattern=args.pattern, label_from=args.label_from, arch=args.arch,
+                         size=args.size, quiet=args.quiet)
+
+def _print_label_issues(table, shown:int):
+    "How many photos look mislabelled, and the first `shown` of them."
+    print(f"labels: {len(table)} of {table.attrs.get('photos', '?')} photos look mislabelled")
+    for r in table.head(shown).itertuples():
+        print(f"  {Path(r.file).name}: labelled {r.given}, looks like {r.suggested} (p_wrong {r.p_wrong:.2f})")
+
 @_runs('check')
 def check_cmd(args):
-    "Check a folder of images: what training will convert or skip, or why it cannot train."
+    "Check a folder of images: what training will convert or skip, or why it cannot train; with --labels, mislabels."
     from pets_classifier.check import check_images
+    if args.run and not args.labels: raise PetsError("--run is for --labels: pets check --labels --run RUN.")
+    settings = _label_settings(args) if args.labels else None
+    data = settings.data if settings else args.data
+    if not data: raise PetsError("pets check needs --data DIR (or --labels --run RUN).")
     if args.csv: writable(args.csv, '--csv', file=True)
-    checked = check_images(args.data, args.pattern, args.label_from, min_per_class=args.min_per_class,
+    checked = check_images(data, settings.pattern if settings else args.pattern,
+                           settings.label_from if settings else args.label_from, min_per_class=args.min_per_class,
                            progress=not args.quiet)
     print(checked.summary(n_named=args.show))
     if args.csv:
@@ -343,6 +380,16 @@ def check_cmd(args):
         dest = Path(args.csv).expanduser()
         dest.parent.mkdir(parents=True, exist_ok=True)
         with writing(dest, 'the findings'): print(f"every finding in {checked.to_csv(dest)}")
+    if not args.labels: return
+    from pets_classifier.pipeline import check_labels
+    out = args.run or args.out
+    table = check_labels(settings, out)
+    _print_label_issues(table, args.show)
+    print(f"the list and their photos in {Path(out)/'label_issues.csv'} and label_issues.png")
+    if args.set_aside and len(table):
+        from pets_classifier.labels import set_aside
+        moved = set_aside(table, args.set_aside, data)
+        print(f"moved {len(moved)} photos to {args.set_aside} (logged in set_aside.csv)")
 
 # %% ../nbs/06_cli.ipynb #appcmd01
 @_runs('app')
@@ -354,7 +401,8 @@ def app_cmd(args):
         raise PetsError('pets app needs Gradio, which is not installed: pip install -e ".[app]" '
                         '(or pip install "pets-classifier[app]")') from None
     _no_precision_for_onnx(args, args.run)
-    demo = pets_app(args.run, n_examples=args.examples, top_k=args.top_k, batch=args.batch, precision=args.precision)
+    demo = pets_app(args.run, n_examples=args.examples, top_k=args.top_k, batch=args.batch, precision=args.precision,
+                    tta=args.tta)
     # Gradio prints the URL, then serves: show it at once in a pipe or log file too
     if hasattr(sys.stdout, 'reconfigure'): sys.stdout.reconfigure(line_buffering=True)
     try: serve(demo, args.host, args.port, share=args.share, concurrency=args.concurrency, quiet=args.quiet)

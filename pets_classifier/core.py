@@ -175,8 +175,9 @@ class TrainSettings:
     valid_pct: Setting(SHARE, "share of images held out for validation") = 0.2
     seed: Setting(SEED, "seed of the split and the training") = 2
     size: Setting(SIZE, "image side in pixels") = 224
-    arch: Setting(NAME, "torchvision or timm model name; efficientnet_lite0, efficientnet_lite1 and "
-                  "efficientnet_lite2 need no internet") = 'resnet34'
+    arch: Setting(NAME, "backbone: auto (the course's resnet34 on a GPU that has or can download its weights, else "
+                  "efficientnet_lite2 at 260 px with no stage 2: the best offline recipe measured), or a torchvision "
+                  "or timm name; efficientnet_lite0, _lite1 and _lite2 need no internet") = 'auto'
     pretrained: Setting(bool, "ImageNet weights to start from; --no-pretrained starts from random weights") = True
     freeze_epochs: Setting(EPOCHS, "stage 1 epochs, body frozen: passes over the cached features, or with --views 0 "
                            "over the images (default: 15, or 4 with --views 0)") = None

@@ -176,12 +176,14 @@ def _prob_rows(res:list, vocab:list) -> np.ndarray:
 def evaluate(clf:Classifier, path:Path|str, # folder of labelled images
              pattern:str=PETS_PATTERN, label_from:str='name', # how labels are read, as in `label_images`
              bs:int=32, progress:bool=False,
-             unknown:str='auto' # the unknown rule, as for `predict`: 'auto', 'energy', 'max_prob' or 'off'
+             unknown:str='auto', # the unknown rule, as for `predict`: 'auto', 'energy', 'max_prob' or 'off'
+             tta:bool=False # test-time augmentation, as for `predict`
             ) -> dict:
     "Accuracy, error rate and counts, top-5, per-class and macro F1, confusion, calibration and unknown share."
     bs = BS.check('bs', bs)
     imgs, known = known_images(clf, path, pattern, label_from)
-    res = predict(clf, [f for f, _ in known], top_k=len(clf.vocab), bs=bs, progress=progress, unknown=unknown)
+    res = predict(clf, [f for f, _ in known], top_k=len(clf.vocab), bs=bs, progress=progress, unknown=unknown,
+                  tta=tta)
     answered = [(r, clf.vocab.index(l)) for r, (_, l) in zip(res, known) if 'top' in r]
     if not answered: raise PetsError(f"None of the {len(known)} labelled images under {path} could be read.")
     probs, targets = _prob_rows([r for r, _ in answered], clf.vocab), np.array([t for _, t in answered])

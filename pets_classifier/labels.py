@@ -34,6 +34,7 @@ class OutOfFold:
     vocab: list # the class names
     folds: np.ndarray # the fold that held each photo out
     seconds: float = 0. # how long the k heads took to train and predict
+    logits: np.ndarray = None # photos x classes: the heads' logits, the mean over the photo's views
 
 def _head_start(learn:Learner) -> int:
     "Where the layers that train on cached features start in `learn.model[1]`; a `PetsError` if there are none."
@@ -98,9 +99,8 @@ def _fit_fold(learn:Learner, xs:torch.Tensor, ys:torch.Tensor, rows:torch.Tensor
     return head.eval()
 
 def _predict_rows(head:torch.nn.Module, xs:torch.Tensor, rows:torch.Tensor, bs:int, device) -> torch.Tensor:
-    "Softmax of `head` on rows `rows` of `xs`, on the CPU."
-    with torch.no_grad():
-        return torch.cat([head(xs[b].float().to(device)).float().softmax(-1).cpu() for b in rows.split(bs)])
+    "The logits of `head` on rows `rows` of `xs`, on the CPU."
+    with torch.no_grad(): return torch.cat([head(xs[b].float().to(device)).float().cpu() for b in rows.split(bs)])
 
 def out_of_fold(learn:Learner, # from `pets_learner`: its head after pooling is copied, never trained itself
                 features:DataLoaders, # `head_features(learn)`: views of each training photo, validation once
@@ -118,14 +118,16 @@ def out_of_fold(learn:Learner, # from `pets_learner`: its head after pooling is 
     vocab = list(learn.dls.vocab)
     _check_counts(labels, vocab, k)
     folds = _folds(labels, k, seed)
-    sums = torch.zeros(len(files), len(vocab))
+    sums, logit_sums = torch.zeros(len(files), len(vocab)), torch.zeros(len(files), len(vocab))
     for i in range(k):
         held = torch.from_numpy(folds[photo.numpy()] == i)
         head = _fit_fold(learn, xs, ys, (~held).nonzero().squeeze(1), epochs, lr, bs, seed + i)
         rows = held.nonzero().squeeze(1)
-        sums.index_add_(0, photo[rows], _predict_rows(head, xs, rows, 4 * bs, learn.dls.device))
-    probs = (sums / torch.bincount(photo, minlength=len(files))[:, None]).numpy()
-    return OutOfFold(files, labels, probs, vocab, folds, round(time.perf_counter() - start, 1))
+        logits = _predict_rows(head, xs, rows, 4 * bs, learn.dls.device)
+        sums.index_add_(0, photo[rows], logits.softmax(-1)); logit_sums.index_add_(0, photo[rows], logits)
+    views = torch.bincount(photo, minlength=len(files))[:, None]
+    return OutOfFold(files, labels, (sums / views).numpy(), vocab, folds, round(time.perf_counter() - start, 1),
+                     (logit_sums / views).numpy())
 
 # %% ../nbs/03b_labels.ipynb #f5397a9b
 def _noise_nll(logp:torch.Tensor, labels:torch.Tensor, log_t:torch.Tensor, logit_noise:torch.Tensor) -> tuple:

@@ -23,10 +23,12 @@ FIGURES = dict(losses='Loss per epoch', lr_find='Learning rate finder, with the 
                batch='A training batch (augmented)', top_losses='Top losses: prediction / actual',
                confusion='Confusion matrix, most confused classes',
                reliability='Reliability: accuracy against confidence on the validation set, '
-                           'before and after calibration')
+                           'before and after calibration',
+               label_issues='Photos whose label looks wrong (pets check --labels): given -> suggested')
 TABLES = dict(most_confused='Most confused pairs', per_class='Accuracy per class, worst first',
               per_class_metrics='Precision, recall and F1 per class (validation set, calibrated)',
-              top_losses='Top losses', check='Files converted or skipped by the check before training')
+              top_losses='Top losses', check='Files converted or skipped by the check before training',
+              label_issues='Photos whose label looks wrong, out of fold (pets check --labels)')
 RUN_FILES = (CONFIG, METRICS, SPLIT, 'confusion.csv', 'report.html', 'export.pkl', CHECKPOINT, WEIGHTS, SIDECAR,
              'model.onnx', 'model.int8.onnx',  # written by `pets export`: stale once the run is trained again
              *(f'{k}.png' for k in FIGURES), *(f'{k}.csv' for k in TABLES))  # everything a run writes at its top

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'ONNX_META', 'open_image', 'image_files', 'valid_image', 'top_classes', 'known_scores',
-           'unknown_rule', 'predict', 'OnnxClassifier', 'load_onnx', 'is_onnx', 'UNKNOWN_RULES']
+           'unknown_rule', 'tta_logits', 'predict', 'OnnxClassifier', 'load_onnx', 'is_onnx', 'UNKNOWN_RULES']
 
 # %% ../nbs/04a_runtime.ipynb #523a0774
 import json, math, mimetypes
@@ -110,9 +110,14 @@ def _bar(steps:range, progress:bool):
     except ModuleNotFoundError: return steps
     return progress_bar(steps, leave=False)
 
-def _answer(clf, images:list, top_k:int, rule:tuple|None) -> list:
+def tta_logits(clf, images:list) -> np.ndarray:
+    "Test-time augmentation: the mean of the logits of each image and of its mirror image (left and right swapped)."
+    mirrored = [img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for img in images]
+    return (np.asarray(clf.logits(images), np.float32) + np.asarray(clf.logits(mirrored), np.float32)) / 2
+
+def _answer(clf, images:list, top_k:int, rule:tuple|None, tta:bool=False) -> list:
     "For each image: `top` (calibrated), and `unknown` when there is a rule."
-    logits = np.asarray(clf.logits(images), dtype=np.float32)
+    logits = tta_logits(clf, images) if tta else np.asarray(clf.logits(images), dtype=np.float32)
     temperature = (clf.calibration or {}).get('temperature', 1.)
     tops = top_classes(_softmax(logits / temperature), clf.vocab, min(top_k, len(clf.vocab)))
     if rule is None: return [dict(top=t) for t in tops]
@@ -123,7 +128,8 @@ def predict(clf, files:list, # a classifier (`vocab`, `logits(images)`, `calibra
             top_k:int=3, # classes to return per image
             bs:int=32, # images per forward pass
             progress:bool=False, # show a fastprogress bar over the batches
-            unknown:str='auto' # the unknown rule: 'auto' (the model's), 'energy', 'max_prob' or 'off'
+            unknown:str='auto', # the unknown rule: 'auto' (the model's), 'energy', 'max_prob' or 'off'
+            tta:bool=False # test-time augmentation: each photo and its mirror image (`tta_logits`), twice the work
            ) -> list:
     "One dict per file: `file`, and `top` as [(class, probability), ...] (with `unknown`: True or False), or `error`."
     top_k, bs, rule = TOP_K.check('top_k', top_k), BS.check('bs', bs), unknown_rule(clf.calibration, unknown)
@@ -135,7 +141,7 @@ def predict(clf, files:list, # a classifier (`vocab`, `logits(images)`, `calibra
             except PetsError as e: results.append(dict(file=str(f), error=str(e)))
         if not images: continue
         readable = [r for r in results[i:] if 'error' not in r]
-        for r, answer in zip(readable, _answer(clf, images, top_k, rule)): r.update(answer)
+        for r, answer in zip(readable, _answer(clf, images, top_k, rule, tta)): r.update(answer)
     return results
 
 # %% ../nbs/04a_runtime.ipynb #98f903a0

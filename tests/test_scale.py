@@ -18,13 +18,13 @@ def test_features_memory_is_checked(pets_in_process, sample, tmp_path):
 @pytest.mark.slow
 def test_features_on_disk_train_and_are_deleted(sample, tmp_path, monkeypatch, capsys):
     "--features-memory 0: stage 1 trains on features.bin in --out, deleted after; the log has lines with the time left."
-    from pets_classifier import cli, core, train
+    from pets_classifier import cli, core, train, pipeline
     monkeypatch.setattr(core, 'EVERY', 0)
     seen = []
     def drop(feats):
         seen.append((feats.file, feats.file.stat().st_size, feats.train_ds.xs.dtype)); real(feats)
-    real = train.drop_features
-    monkeypatch.setattr(train, 'drop_features', drop)
+    real = pipeline.drop_features  # what the pipeline calls
+    monkeypatch.setattr(pipeline, 'drop_features', drop)
     out = tmp_path/'run'
     assert cli.main(['train', '--data', str(sample), '--arch', 'efficientnet_lite0', '--size', '64', '--bs', '8',
                      '--freeze-epochs', '2', '--epochs', '1', '--views', '2', '--lr-find-iters', '0',
