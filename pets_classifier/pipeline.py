@@ -316,18 +316,23 @@ def _two_stages(learn, s:TrainSettings, features, resume:Path|None):
 
 # %% ../nbs/05b_pipeline.ipynb #0ae4aeba
 class _Stop(Callback):
-    "Raise again, after each batch and epoch, a stop signal whose exception Python swallowed (a bare `except:`)."
+    "Stop a fit after the batch in which SIGINT or SIGTERM came (`handler`): never inside another's `try`."
     order = Recorder.order + 0.5  # before `EpochCSV` and `EpochCheckpoint`: the epoch it stopped is not recorded
-    def __init__(self): self.signal = None
+    def __init__(self): self.signal, self.fitting = None, False
     def handler(self, signum:int, frame):
-        "The signal handler: remember the signal, and stop."
-        self.signal = signum; self.check()
+        "The signal handler: remember the signal; stop now outside a fit, or on a second signal."
+        again, self.signal = self.signal is not None, signum
+        if again or not self.fitting: self.check()
     def check(self):
         "Raise `KeyboardInterrupt` (`Terminated` for SIGTERM) if a signal came."
+        if self.signal is None: return
+        self.fitting = False  # what follows (the record of the run so far) is no fit: a new signal stops it at once
         if self.signal == signal.SIGTERM: raise Terminated()
-        if self.signal is not None: raise KeyboardInterrupt()
+        raise KeyboardInterrupt()
+    def before_fit(self): self.fitting = True  # fastai's fit, lr_find, and validate and get_preds too
     def after_batch(self): self.check()
     def after_epoch(self): self.check()
+    def after_fit(self): self.fitting = False; self.check()
 
 @contextlib.contextmanager
 def _stopped_by_signals():

@@ -453,7 +453,9 @@ _STAGES = ('frozen', 'unfrozen')  # the stages that write checkpoints (not 'head
 
 def _checkpoint_meta(src:Path) -> dict:
     "The JSON that `save_checkpoint` stored in `src`, its fields checked; a `PetsError` for a damaged file."
-    if why := odd_file(src): raise PetsError(f"{src} is not a readable checkpoint: it is {why}.")
+    if why := odd_file(src):
+        raise PetsError(f"{src} is not a readable checkpoint: " + ('it is missing.' if why == 'missing' else
+                                                                   f"it is a {why}, not a regular file."))
     try:
         with safe_open(str(src), 'pt') as f: meta = json.loads(f.metadata()['pets_checkpoint'])
     except Exception as e:

@@ -112,9 +112,11 @@ def onnx_model(dest:Path, meta:dict) -> Path:
 @pytest.fixture
 def after_reading(monkeypatch):
     "Whatever a command does once its files are read (train, export, serve, interpret) becomes `Reached`."
-    import pets_classifier.pipeline as pipeline, pets_classifier.report as report, torch
+    import pets_classifier.pipeline as pipeline, pets_classifier.report as report, pets_classifier.check as check
+    import torch
     def reached(*a, **k): raise Reached()
     monkeypatch.setattr(pipeline, '_learner', reached)
+    monkeypatch.setattr(check, 'check_images', reached)  # pets check --labels --run: the run's photos, then heads
     monkeypatch.setattr(report, 'model_interpretation', reached)
     monkeypatch.setattr(torch.onnx, 'export', reached)
     try:
@@ -129,7 +131,8 @@ def commands(run:Path, data:Path, folder:Path) -> dict:
                                interpret=['interpret', m, '--data', data, '--out', folder.parent/'interpret'],
                                app=['app', m], export=['export', m, '--out', folder.parent/'x.onnx']),
             'config.json': dict(report=['report', m], resume=['train', '--resume', m],
-                                config=['train', '--config', m/'config.json', '--out', folder.parent/'again']),
+                                config=['train', '--config', m/'config.json', '--out', folder.parent/'again'],
+                                labels=['check', '--labels', '--run', m]),
             'model.onnx': dict(predict=['predict', m/'model.onnx', data],
                                evaluate=['evaluate', m/'model.onnx', '--data', data], app=['app', m/'model.onnx'])}
 
@@ -176,7 +179,7 @@ def cut_anywhere(data:bytes):
     return st.integers(0, len(data) - 1)
 
 MODEL_CMDS, CONFIG_CMDS, ONNX_CMDS = ['predict', 'evaluate', 'interpret', 'app', 'export'], \
-    ['report', 'resume', 'config'], ['predict', 'evaluate', 'app']
+    ['report', 'resume', 'config', 'labels'], ['predict', 'evaluate', 'app']
 
 @pytest.mark.parametrize('cmd', MODEL_CMDS)
 def test_damaged_model_json(cmd, run, sample, tmp_path, after_reading):
@@ -388,23 +391,39 @@ def test_sigterm_exits_143_with_the_run_resumable(tmp_path, monkeypatch, capsys)
     assert cli.main(['train', '--out', str(tmp_path/'r')]) == 143
     assert capsys.readouterr().err == 'pets: stopped by SIGTERM\n'
 
-def test_stop_raised_again_when_swallowed():
-    "A signal whose KeyboardInterrupt a bare `except:` swallowed still stops the fit (`_Stop`, after each batch)."
+def test_a_stop_is_never_swallowed(monkeypatch):
+    """A signal that comes during a fit inside a bare `except:` (as in fastai's `Recorder`, reading each metric at the
+    end of an epoch) or inside a finalizer (`__del__`: Python prints "Exception ignored" and goes on) still stops the
+    fit, after that batch, and nothing is printed: during a fit the handler raises nothing, `_Stop` does (issue 27's
+    Ctrl-C race: the run went on to the end and exited 0)."""
+    import sys
     from fastai.test_utils import synth_learner
     from fastai.callback.core import Callback
     from pets_classifier.pipeline import _stopped_by_signals
     from pets_classifier.core import Terminated
-    class Swallow(Callback):  # as fastai's Recorder does with `.item()` at the end of each epoch
+    lost, before = [], signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(sys, 'unraisablehook', lost.append)  # where an exception raised in `__del__` goes
+    class Finalized:
         def __init__(self, signum): self.signum = signum
+        def __del__(self): signal.raise_signal(self.signum)
+    class Signal(Callback):  # at the end of the epoch's training, as the Recorder's `.item()` under `except:`
+        def __init__(self, signum, where): self.signum, self.where, self.swallowed = signum, where, False
         def after_train(self):
-            try: signal.raise_signal(self.signum)
-            except: pass  # noqa: E722
+            if self.where == 'del': Finalized(self.signum)  # made and dropped: `__del__` runs here
+            else:
+                try: signal.raise_signal(self.signum)
+                except: self.swallowed = True  # noqa: E722
     learn = synth_learner(n_trn=4, n_val=2)
     for signum, exc in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
-        with _stopped_by_signals() as stop, pytest.raises(exc): learn.fit(3, cbs=[stop, Swallow(signum)])
-        assert learn.epoch == 0
+        for where in ('except', 'del'):
+            with _stopped_by_signals() as stop, pytest.raises(exc):
+                learn.fit(3, cbs=[stop, sig := Signal(signum, where)])
+            assert (learn.epoch, sig.swallowed, lost) == (0, False, []), (signum, where, lost)
+    with _stopped_by_signals() as stop:  # outside a fit it stops at once, as Python's own handler does
+        with pytest.raises(KeyboardInterrupt): signal.raise_signal(signal.SIGINT)
     assert threading.current_thread() is threading.main_thread()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # as it was
+    assert signal.getsignal(signal.SIGINT) == before
 
 # --- a full disk: a real one (a small tmpfs) where this machine lets a test mount one ---
 
