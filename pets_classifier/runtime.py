@@ -204,6 +204,10 @@ def load_onnx(path:Path|str, # a .onnx file written by `pets export`, or the fol
     if len(shape) != 4 or any(isinstance(n, int) and n != meta['size'] for n in shape[1:3]):
         raise PetsError(f"{path} is damaged: its metadata's 'size' is {meta['size']}, and the graph takes images of "
                         f"{'x'.join(map(str, shape[1:3]))} pixels.")
+    width = next(o.shape for o in session.get_outputs() if o.name == 'logits')[-1]  # a score per class
+    if isinstance(width, int) and width != len(meta['vocab']):
+        raise PetsError(f"{path} is damaged: its metadata's 'vocab' names {len(meta['vocab'])} classes, and the graph "
+                        f"gives {width} scores.")
     fields = ('vocab', 'size', 'arch', 'resize', 'val_xtra', 'precision', 'calibration')
     return OnnxClassifier(session, **{k: meta[k] for k in fields if k in meta})
 

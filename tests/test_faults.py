@@ -88,12 +88,12 @@ def run(sample, tmp_path_factory, env):
         if v is None: os.environ.pop(k, None)
         else: os.environ[k] = v
 
-def onnx_model(dest:Path, meta:dict) -> Path:
-    "An ONNX graph as `pets export` writes one, for `meta`'s classes and size: a mean of each channel, to logits."
+def onnx_model(dest:Path, meta:dict, n:int=None) -> Path:
+    "An ONNX graph as `pets export` writes one, for `meta`'s classes (or `n`) and size: each channel's mean, to logits."
     import onnx
     from onnx import helper, TensorProto
     from pets_classifier.runtime import ONNX_META
-    n = len(meta['vocab']) if isinstance(meta.get('vocab'), list) else 4
+    n = n or (len(meta['vocab']) if isinstance(meta.get('vocab'), list) else 4)
     nodes = [helper.make_node('Cast', ['images'], ['x'], to=TensorProto.FLOAT),
              helper.make_node('ReduceMean', ['x', 'axes'], ['mean'], keepdims=0),
              helper.make_node('MatMul', ['mean', 'w'], ['logits']),
@@ -297,6 +297,17 @@ def test_damaged_onnx_metadata(cmd, run, sample, tmp_path, after_reading):
         seen.append(one_line(pets(*commands(run, sample, folder)['model.onnx'][cmd]), 'model.onnx', damaged[1]))
     case()
     assert 'refused' in seen, seen
+
+@pytest.mark.parametrize('cmd', ONNX_CMDS)
+def test_onnx_vocab_of_another_size(cmd, run, sample, tmp_path, after_reading):
+    "Class names in the metadata one more or one fewer than the graph's scores: one line naming the file and 'vocab'."
+    pytest.importorskip('onnxruntime')
+    if cmd == 'app': pytest.importorskip('gradio')
+    meta = json.loads((run/'model.json').read_text()) | dict(precision='fp32')
+    for n in (len(meta['vocab']) - 1, len(meta['vocab']) + 1):
+        folder = copy_of(run, tmp_path)
+        onnx_model(folder/'model.onnx', meta, n=n)
+        assert one_line(pets(*commands(run, sample, folder)['model.onnx'][cmd]), 'model.onnx', {'vocab'}) == 'refused'
 
 def test_onnx_file_cut_short(run, sample, tmp_path):
     pytest.importorskip('onnxruntime')
