@@ -417,7 +417,7 @@ def test_a_stop_is_never_swallowed(monkeypatch):
     class Finalized:
         def __init__(self, signum): self.signum = signum
         def __del__(self): signal.raise_signal(self.signum)
-    class Signal(Callback):  # at the end of the epoch's training, as the Recorder's `.item()` under `except:`
+    class SignalNow(Callback):  # at the end of the epoch's training, as the Recorder's `.item()` under `except:`
         def __init__(self, signum, where): self.signum, self.where, self.swallowed = signum, where, False
         def after_train(self):
             if self.where == 'del': Finalized(self.signum)  # made and dropped: `__del__` runs here
@@ -428,7 +428,7 @@ def test_a_stop_is_never_swallowed(monkeypatch):
     for signum, exc in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)):
         for where in ('except', 'del'):
             with _stopped_by_signals() as stop, pytest.raises(exc):
-                learn.fit(3, cbs=[stop, sig := Signal(signum, where)])
+                learn.fit(3, cbs=[stop, sig := SignalNow(signum, where)])
             assert (learn.epoch, sig.swallowed, lost) == (0, False, []), (signum, where, lost)
     with _stopped_by_signals() as stop:  # outside a fit it stops at once, as Python's own handler does
         with pytest.raises(KeyboardInterrupt): signal.raise_signal(signal.SIGINT)
@@ -506,11 +506,11 @@ def test_full_disk_injected_when_no_tmpfs(sample, tmp_path, monkeypatch, env):
         if len(calls) == 3:
             raise SafetensorError('Error while serializing: I/O error: No space left on device (os error 28)')
         return real(tensors, path, metadata=metadata)
-    monkeypatch.setattr(train, 'save_file', fills_up)  # checkpoint, stage-1, checkpoint: the third fails
+    monkeypatch.setattr(train, 'save_file', fills_up)  # checkpoint, stage-1's weights, checkpoint: the third fails
     out = tmp_path/'run'
     status, _, err = pets('train', '--data', sample, *SMALL_RUN, '--quiet', '--out', out)
     assert status == 2 and err.count('\n') == 1, err
-    assert "No space left on the disk for the checkpoint" in err and '(unfrozen stage, epoch 1 of 2) is kept' in err
+    assert "No space left on the disk for the checkpoint" in err and '(frozen stage, epoch 1 of 1) is kept' in err, err
     monkeypatch.setattr(train, 'save_file', real)
     status, _, err = pets('train', '--resume', out, '--quiet')
     assert status == 0 and (out/'model.json').is_file(), err
