@@ -16,6 +16,7 @@ from fastai.vision.all import Learner, noop
 
 from .core import PetsError, SHARE
 from .runtime import UNKNOWN_RULES, known_scores
+from .record import TEMPERATURE
 from .interpret import reliability_bins, ece, classification_metrics
 from .train import run_state
 _all_ = ['reliability_bins', 'ece', 'classification_metrics']  # from `.interpret`: importable from here as before
@@ -36,7 +37,7 @@ def fit_temperature(logits:torch.Tensor, targets:torch.Tensor) -> float:
         loss.backward()
         return loss
     opt.step(nll)
-    return float(log_t.detach().exp().clamp(0.05, 20))
+    return float(log_t.detach().exp().clamp(TEMPERATURE.lo, TEMPERATURE.hi))  # the range model.json allows
 
 # %% ../nbs/03a_calibrate.ipynb #95cda5e4
 def plot_reliability(logits:torch.Tensor, targets:torch.Tensor, temperature:float):

@@ -14,8 +14,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from concurrent.futures import ThreadPoolExecutor
 
-from .core import PetsError, PETS_PATTERN, Range, COUNT, ONE_OR_MORE, PIXELS, WORKERS, progress
-from .data import read_labels
+from .core import PetsError, PETS_PATTERN, Range, COUNT, ONE_OR_MORE, PIXELS, WORKERS, progress, odd_file
+from .data import read_labels, image_listing
 
 # %% ../nbs/00a_check.ipynb #a82238b1
 SUFFIX_FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.gif': 'GIF', '.bmp': 'BMP', '.webp': 'WEBP',
@@ -37,6 +37,7 @@ def inspect_image(path:Path, min_size:int=32, # smaller sides are skipped
                  ) -> Finding|None:
     "The first problem with the image file at `path`, or None if it is a plain RGB image of its suffix's format."
     path = Path(path)
+    if why := odd_file(path): return Finding(path, why, 'skip', 'not a regular file: not opened')
     if path.stat().st_size == 0: return Finding(path, 'empty file', 'skip', '0 bytes')
     try:
         with Image.open(path) as im:
@@ -110,16 +111,22 @@ def check_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name',
                  min_size:int=32, max_pixels:int=Image.MAX_IMAGE_PIXELS, # passed to `inspect_image`
                  n_workers:int=None, # threads decoding images (default: one per core; 0: none, in this thread)
                  progress:bool=False, # a progress bar in a terminal or notebook, else lines with the time left
-                 files:list=None # the images under `path`, if `list_images` listed them already
+                 files:list=None, # the images under `path`, if `image_listing` listed them already
+                 odd:list=None # and the (entry, why) it passed over
                 ) -> CheckReport:
     "Inspect every image under `path`; the report says which files training will use, convert or skip."
     min_per_class, min_size = ONE_OR_MORE.check('min_per_class', min_per_class), PIXELS.check('min_size', min_size)
     max_pixels = Range(int, 1, 10**12).check('max_pixels', max_pixels)
     n_workers = cores() if n_workers is None else WORKERS.check('n_workers', n_workers)
     path = Path(path).expanduser()
+    if files is None: files, odd = image_listing(path)
+    odd = [Finding(Path(f), why, 'skip', 'not a regular file: not opened') for f, why in odd or []]
+    if not files and odd:
+        raise PetsError(f"No image files under {path} can be read: the {len(odd)} entries with an image's name are not "
+                        f"regular files ({', '.join(f'{o.file.name}: {o.problem}' for o in odd[:3])}).")
     files, labels, _ = read_labels(path, pattern, label_from, files=files)  # the files and labels training sees
-    findings = [Finding(f, 'name does not match the pattern', 'skip', f'pattern {pattern}')
-                for f, l in zip(files, labels) if l is None]
+    findings = odd + [Finding(f, 'name does not match the pattern', 'skip', f'pattern {pattern}')
+                      for f, l in zip(files, labels) if l is None]
     labelled = [f for f, l in zip(files, labels) if l is not None]
     inspected = _inspect_all(labelled, n_workers, progress, min_size=min_size, max_pixels=max_pixels)
     findings += [f for f in inspected if f is not None]
@@ -130,7 +137,7 @@ def check_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name',
     counts = Counter(l for _, l in usable)
     findings += [Finding(f, 'too few images in class', 'skip', f'{counts[l]} usable image(s) of {l!r}')
                  for f, l in usable if counts[l] < min_per_class]
-    report = CheckReport(path, len(files), findings)
+    report = CheckReport(path, len(files) + len(odd), findings)
     kept = {l for l, n in counts.items() if n >= min_per_class}
     if len(set(labels) - {None}) < 2:
         raise PetsError(f"{report.summary()}\nOnly one class ({next(l for l in labels if l)!r}) under {path}: "

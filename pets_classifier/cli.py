@@ -10,8 +10,8 @@ __all__ = ['PRECISION_HELP', 'COMMANDS', 'parser', 'main', 'train_cmd', 'evaluat
 import argparse, json, re, sys, warnings
 from pathlib import Path
 
-from .core import (PetsError, PETS_PATTERN, PRECISIONS, TrainSettings, Range, Regex, Choice, Choices,
-    PATH, FOLDER, HOST, NAME, SIZE, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
+from .core import (PetsError, Terminated, PETS_PATTERN, PRECISIONS, TrainSettings, Range, Regex,
+    Choice, Choices, PATH, FOLDER, HOST, NAME, SIZE, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
 from .record import writable, not_inside
 _all_ = ['PRECISIONS']  # from `pets_classifier.core`; importable from here as before
 
@@ -256,6 +256,8 @@ def main(argv:list=None) -> int:
         COMMANDS[args.command](args)
     except PetsError as e:
         print(f"pets: error: {e}", file=sys.stderr); return 2
+    except Terminated:  # SIGTERM, during pets train: 128 + 15, what a scheduler expects of a job it stopped
+        print("pets: stopped by SIGTERM", file=sys.stderr); return 143
     except KeyboardInterrupt:
         print("pets: interrupted", file=sys.stderr); return 130
     return 0
@@ -307,7 +309,11 @@ def evaluate_cmd(args):
 def _image_files(paths:list) -> list:
     "The files in `paths`, each folder replaced by the image files in it, sorted."
     from pets_classifier.runtime import image_files  # as fastai's get_image_files, without importing fastai
-    files = image_files(paths)
+    files, odd = image_files(paths, passed_over := []), passed_over
+    if odd:  # a named pipe, a socket, a broken link: never opened
+        named = ', '.join(f"{f} ({why})" for f, why in odd[:3]) + (f" and {len(odd) - 3} more" if len(odd) > 3 else '')
+        what = 'entry that is not a regular file' if len(odd) == 1 else 'entries that are not regular files'
+        print(f"pets: passed over {len(odd)} {what}: {named}", file=sys.stderr)
     if not files: raise PetsError("No image files in " + ', '.join(map(str, paths)))
     return files
 
@@ -354,7 +360,7 @@ def report_cmd(args):
     from pets_classifier.report import save_figure, plot_metrics, write_report
     from pets_classifier.record import METRICS
     run = Path(args.run)
-    if (run/METRICS).exists(): save_figure(plot_metrics(run/METRICS), run/'losses.png')
+    if (run/METRICS).is_file(): save_figure(plot_metrics(run/METRICS), run/'losses.png')
     print(write_report(run))
 
 # %% ../nbs/06_cli.ipynb #a6ea382a
@@ -385,8 +391,10 @@ def check_cmd(args):
                            progress=not args.quiet)
     print(checked.summary(n_named=args.show))
     if args.csv:
-        Path(args.csv).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        print(f"every finding in {checked.to_csv(Path(args.csv).expanduser())}")
+        from pets_classifier.record import writing
+        dest = Path(args.csv).expanduser()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with writing(dest, 'the findings'): print(f"every finding in {checked.to_csv(dest)}")
     if not args.labels: return
     from pets_classifier.pipeline import check_labels
     out = args.run or args.out

@@ -6,17 +6,21 @@
 __all__ = ['PETS_PATTERN', 'PRECISIONS', 'EPOCHS', 'VIEWS', 'LR', 'LR_RATIO', 'LR_FIND_ITERS', 'SIZE', 'TRAIN_BS',
            'FEATURES_MEMORY', 'ACCUMULATE', 'SEED', 'SHARE', 'WORKERS', 'BS', 'TOP_K', 'COUNT', 'ONE_OR_MORE', 'PIXELS',
            'PORT', 'CONCURRENCY', 'QUEUE_BATCH', 'TRACKERS', 'LR_SUGGESTIONS', 'PATH', 'FOLDER', 'NAME', 'DEVICE',
-           'HOST', 'EVERY', 'PetsError', 'Range', 'Text', 'Regex', 'Choice', 'Choices', 'Rate', 'Setting',
-           'TrainSettings', 'duration', 'Eta', 'interactive', 'progress']
+           'HOST', 'EVERY', 'PetsError', 'Terminated', 'Range', 'Text', 'Regex', 'Choice', 'Choices', 'Rate', 'Setting',
+           'TrainSettings', 'duration', 'Eta', 'interactive', 'progress', 'odd_file', 'walk_files']
 
 # %% ../nbs/00_core.ipynb #a865620c
-import argparse, dataclasses, math, operator, re, sys, time
+import argparse, dataclasses, errno, math, operator, os, re, stat, sys, time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 # %% ../nbs/00_core.ipynb #6b5a41c6
 class PetsError(Exception):
     "A problem the user can fix; its message says how."
+
+class Terminated(KeyboardInterrupt):
+    "SIGTERM (a scheduler's time limit, `kill`): a run stops as after Ctrl-C; the `pets` command exits with 143."
 
 # %% ../nbs/00_core.ipynb #fbf35c1b
 PETS_PATTERN = r'^(.+)_\d+\.\w+$'
@@ -320,3 +324,44 @@ def progress(items, total:int, what:str, show:bool=True, unit:str='batches', eve
         yield from pb; return
     eta = Eta(total, what, unit, every)
     for o in items: yield o; eta.step()
+
+# %% ../nbs/00_core.ipynb #27d8aff4
+def odd_file(path:Path|str) -> str|None:
+    "What `path` is when it is no regular file ('named pipe', 'broken link', ...), found without opening it; else None."
+    path = Path(path)
+    try: mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP: return 'looping link'
+        if os.path.islink(path): return 'broken link'
+        return 'missing' if e.errno == errno.ENOENT else f'unreadable ({e.strerror})'
+    if stat.S_ISREG(mode): return None
+    kinds = ((stat.S_ISFIFO, 'named pipe'), (stat.S_ISSOCK, 'socket'), (stat.S_ISCHR, 'device'),
+             (stat.S_ISBLK, 'device'), (stat.S_ISDIR, 'folder'))
+    return next((why for is_kind, why in kinds if is_kind(mode)), 'not a regular file')
+
+def walk_files(folder:Path|str, # searched with its sub-folders, following links
+               keep # `keep(name)`: is a file of this name wanted (e.g. by its suffix)?
+              ) -> tuple:
+    "The regular files under `folder` whose names `keep` accepts, and (path, why) for each wanted name passed over."
+    files, odd, folder = [], [], Path(folder)
+    top = os.stat(folder)
+    todo = [(folder, frozenset([(top.st_dev, top.st_ino)]))]  # each folder with the folders above it
+    while todo:
+        here, above = todo.pop()
+        try: entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError as e: odd.append((here, f'unreadable folder ({e.strerror})')); continue
+        for e in entries:
+            if e.name.startswith('.'): continue
+            try: is_dir = e.is_dir()  # through a link too
+            except OSError: is_dir = False
+            if is_dir:
+                try: st = os.stat(e.path)
+                except OSError: continue
+                if (st.st_dev, st.st_ino) in above: odd.append((Path(e.path), 'looping link')); continue
+                todo.append((Path(e.path), above | {(st.st_dev, st.st_ino)}))
+            elif keep(e.name):
+                try: regular = e.is_file()  # a regular file, through a link too; no system call for a plain one
+                except OSError: regular = False
+                if regular: files.append(Path(e.path))
+                else: odd.append((Path(e.path), odd_file(e.path) or 'not a regular file'))
+    return files, odd

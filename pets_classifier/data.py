@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['BREEDS', 'SAMPLE_MARKER', 'pets_folder', 'pets_images', 'breed_style', 'sample_image', 'make_sample_pets',
-           'is_sample', 'lesson_images', 'LabelledImages', 'name_regex', 'name_labeller', 'list_images', 'read_labels',
-           'label_images', 'FastAugment', 'pets_splitter', 'pets_block', 'valid_resize', 'valid_item_tfm',
-           'default_workers', 'pets_dataloaders', 'check_split', 'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
+           'is_sample', 'lesson_images', 'LabelledImages', 'name_regex', 'name_labeller', 'image_listing',
+           'list_images', 'read_labels', 'label_images', 'FastAugment', 'pets_splitter', 'pets_block', 'valid_resize',
+           'valid_item_tfm', 'default_workers', 'pets_dataloaders', 'check_split', 'missing_valid_classes', 'PetsError',
+           'PETS_PATTERN']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
 import os, re, tempfile, urllib.error
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from fastai.vision.all import (untar_data, URLs, fastai_cfg, get_image_files, DataBlock, ImageBlock, CategoryBlock,
+from fastai.vision.all import (untar_data, URLs, fastai_cfg, image_extensions, DataBlock, ImageBlock, CategoryBlock,
     RandomSplitter, TrainTestSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats,
     RegexLabeller, parent_label, using_attr, RandTransform, TensorImage, logit)
 import torch, torch.nn.functional as F
@@ -31,8 +32,8 @@ from fastai.vision.augment import _WarpCoord, _BrightnessLogit, _ContrastLogit  
 # (`train.cpu_bf16`).
 from torch.nn.modules.batchnorm import _BatchNorm  # noqa: F401 (used by pets_classifier.train)
 
-from pets_classifier.core import (PetsError, PETS_PATTERN, TrainSettings, Range, SHARE, SEED, SIZE, TRAIN_BS, WORKERS,
-    ONE_OR_MORE)
+from .core import (PetsError, PETS_PATTERN, TrainSettings, Range, SHARE, SEED, SIZE, TRAIN_BS, WORKERS,
+    ONE_OR_MORE, walk_files)
 _all_ = ['PetsError', 'PETS_PATTERN']  # defined in `pets_classifier.core`; importable from here as before
 
 # %% ../nbs/00_data.ipynb #b42b01d3
@@ -170,12 +171,22 @@ def name_labeller(pattern:str|re.Pattern=PETS_PATTERN):
     return using_attr(RegexLabeller(name_regex(pattern)), 'name')
 
 # %% ../nbs/00_data.ipynb #927c5c8a
+def _fastai_image(name:str) -> bool:
+    "Would fastai's `get_image_files` list a file of this name? (its `get_files`: the text after the last dot)"
+    return not name.startswith('.') and f'.{name.split(".")[-1].lower()}' in image_extensions
+
+def image_listing(path:Path|str # folder searched recursively for images
+                 ) -> tuple:
+    "The image files under `path`, sorted, and (entry, why) for each image name that is no regular file (a pipe, ...)."
+    path = Path(path).expanduser()
+    if not path.is_dir(): raise PetsError(f"Data folder not found: {path}")
+    files, odd = walk_files(path, _fastai_image)
+    return sorted(files), sorted(odd)
+
 def list_images(path:Path|str # folder searched recursively for images
                ) -> list:
     "The image files under `path`, sorted (so the seeded split is the same on every file system), as fastai finds them."
-    path = Path(path).expanduser()
-    if not path.is_dir(): raise PetsError(f"Data folder not found: {path}")
-    return sorted(get_image_files(path))
+    return image_listing(path)[0]
 
 def read_labels(path:Path|str, # folder searched recursively for images
                 pattern:str=PETS_PATTERN, # regex on the file name whose first group is the label

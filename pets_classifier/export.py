@@ -14,7 +14,7 @@ import numpy as np, torch
 from PIL import Image
 
 from .core import PetsError, ONE_OR_MORE
-from .record import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, read_split
+from .record import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, read_split, writing
 from .inference import Classifier, load_model, library_versions
 from .runtime import ONNX_META, load_onnx, open_image
 
@@ -58,7 +58,7 @@ def _write(proto, meta:dict, dest:Path) -> Path:
     proto.producer_name, proto.doc_string = 'pets_classifier', f"{meta['arch']}: {len(meta['vocab'])} classes"
     onnx.checker.check_model(proto, full_check=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, dest)
+    with writing(dest, 'the ONNX model', need=proto.ByteSize()): onnx.save(proto, dest)
     return dest
 
 @contextlib.contextmanager
@@ -128,7 +128,7 @@ def quantize_onnx(onnx_file:Path|str, # a file written by `export_onnx`
     if method == 'static' and not photos: raise PetsError("Static int8 quantisation needs photos to calibrate on.")
     meta = json.loads({p.key: p.value for p in onnx.load(src).metadata_props}[ONNX_META])
     dest = Path(dest) if dest else src.with_name(INT8_FILE)
-    with tempfile.TemporaryDirectory() as work, _quiet():
+    with tempfile.TemporaryDirectory() as work, _quiet(), writing(work, "the int8 model's work files", partial=None):
         quant_pre_process(str(src), f'{work}/pre.onnx', skip_symbolic_shape=True)  # graph optimised, shapes inferred
         if method == 'dynamic': quantize_dynamic(f'{work}/pre.onnx', f'{work}/q.onnx', weight_type=QuantType.QInt8)
         else:

@@ -20,10 +20,10 @@ import fastai, timm
 from fastai.vision.all import Normalize
 
 from . import __version__
-from .core import PetsError, PETS_PATTERN, BS
+from .core import PetsError, PETS_PATTERN, BS, odd_file
 from .data import label_images, valid_resize
 from .models import create_model, resolve_precision, precision_autocast
-from .record import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, write_model_meta
+from .record import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, write_model_meta, writing
 from .runtime import open_image, valid_image, predict, is_onnx
 from .interpret import ece, classification_metrics
 # from `pets_classifier.runtime` (no torch) and `.record`: importable from here as before
@@ -57,8 +57,10 @@ def save_model(learn, # a trained fastai Learner from `pets_learner`
     if state and state.calibration: meta['calibration'] = state.calibration  # `pets_classifier.calibrate`
     (dest/SIDECAR).unlink(missing_ok=True)  # until the new weights are in place, the folder holds no model
     tmp = dest/f'.{WEIGHTS}.{os.getpid()}.tmp'
+    weights = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}, str(tmp))
+        with writing(dest/WEIGHTS, 'the model', need=sum(v.numel() * v.element_size() for v in weights.values()),
+                     partial=tmp): save_file(weights, str(tmp))
         os.replace(tmp, dest/WEIGHTS)
     finally: tmp.unlink(missing_ok=True)
     write_model_meta(meta, dest)  # last, and whole: its presence says the weights beside it are complete
@@ -138,17 +140,21 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
     if is_onnx(path): raise PetsError(f"{path} is an ONNX model: `pets_classifier.runtime.load_onnx` loads it "
                                                "(pets predict, evaluate and app take it as it is).")
     folder = path.parent if path.name in (WEIGHTS, SIDECAR) else path
+    for f in (folder/SIDECAR, folder/WEIGHTS):  # a named pipe would never open
+        if (why := odd_file(f)) not in (None, 'missing', 'folder'):
+            raise PetsError(f"{f} is not a regular file: a {why}.")
     if not (folder/SIDECAR).is_file() or not (folder/WEIGHTS).is_file():
         raise PetsError(f"No model at {path}: expected {SIDECAR} and {WEIGHTS} there (written by `pets train`).")
     meta = read_model_meta(folder)
     try: state = load_file(str(folder/WEIGHTS))
     except (SafetensorError, OSError, ValueError) as e:
         raise PetsError(f"{folder/WEIGHTS} is corrupt or truncated: {e}") from None
-    model = create_model(meta['arch'], len(meta['vocab']), pretrained=False)
+    try: model = create_model(meta['arch'], len(meta['vocab']), pretrained=False)
+    except PetsError as e: raise PetsError(f"{folder/SIDECAR}: its 'arch' cannot be built here. {e}") from None
     try: model.load_state_dict(state)
     except RuntimeError:
-        raise PetsError(f"The weights in {folder/WEIGHTS} do not fit a {meta['arch']!r} with {len(meta['vocab'])} "
-                        "classes.") from None
+        raise PetsError(f"The weights in {folder/WEIGHTS} do not fit what {folder/SIDECAR} says: its 'arch' "
+                        f"{meta['arch']!r} with {len(meta['vocab'])} classes in its 'vocab'.") from None
     model = model.eval().to(device, memory_format=torch.channels_last)  # 14% faster at batch 1, 36% at 32 on CPU
     if precision == 'bf16': _cast_weights(model, torch.bfloat16)
     fields = ('vocab', 'size', 'mean', 'std', 'arch', 'resize', 'val_xtra', 'calibration')

@@ -18,6 +18,8 @@ from fastai.vision.all import Learner, DataLoaders, apply_init, trainable_params
 
 from .core import PetsError, Range, EPOCHS, LR, SEED, SHARE, TRAIN_BS, COUNT, ONE_OR_MORE
 from .train import FeatureDL, Rows
+from .record import writing
+from .report import save_figure
 # A private name of this library, in this one place: where fastai's head splits into pooling and the layers that
 # train on cached features (`pets_classifier.train`), with its one-line error for a head that does not split so.
 from .train import _pool_split
@@ -221,9 +223,10 @@ def write_label_issues(table:pd.DataFrame, dest:Path|str, # the table, and the f
     dest = Path(dest).expanduser()
     if dest.exists() and not dest.is_dir(): raise PetsError(f"{dest} is a file: give a folder for the label issues.")
     dest.mkdir(parents=True, exist_ok=True)
-    table.to_csv(dest/'label_issues.csv', index=False)
+    with writing(dest/'label_issues.csv', 'the table label_issues.csv'):
+        table.to_csv(dest/'label_issues.csv', index=False)
     fig = plot_label_issues(table, n)
-    fig.savefig(dest/'label_issues.png', dpi=100, bbox_inches='tight'); plt.close(fig)
+    save_figure(fig, dest/'label_issues.png')  # a full disk: one line (`NoSpace`), no half-written file
     return dest/'label_issues.csv', dest/'label_issues.png'
 
 # %% ../nbs/03b_labels.ipynb #ef1b55b3

@@ -7,22 +7,23 @@ __all__ = ['OFFLINE_RECIPE', 'resume_settings', 'repeat_settings', 'auto_arch', 
            'check_labels']
 
 # %% ../nbs/05b_pipeline.ipynb #da953773
-import contextlib, datetime, os, platform, shutil, sys, time
+import contextlib, datetime, errno, os, platform, shutil, signal, sys, threading, time
 from pathlib import Path
 
 import pandas as pd, torch
-from fastai.vision.all import set_seed
+from fastai.vision.all import set_seed, Callback, Recorder
 
 from . import __version__
-from .core import PetsError, TrainSettings, interactive
-from .record import (CONFIG, CHECK, METRICS, CHECKPOINT, read_config, read_settings, write_config,
-    write_split, clear_run, writable, not_inside, check_run_folder)
-from .data import pets_images, list_images, label_images, pets_dataloaders, check_split, default_workers
+from .core import PetsError, Terminated, TrainSettings, interactive
+from pets_classifier.record import (CONFIG, CHECK, METRICS, CHECKPOINT, read_config, read_settings, write_config,
+    write_split, clear_run, writable, not_inside, check_run_folder, writing, NoSpace, size_text, trim_metrics,
+    free_bytes)
+from .data import pets_images, image_listing, label_images, pets_dataloaders, check_split, default_workers
 from .check import check_images
 from .models import resolve_arch, resolve_precision, weights_at_hand
-from pets_classifier.train import (pets_learner, find_lr, head_features, head_only, two_stage, drop_features,
+from .train import (pets_learner, find_lr, head_features, head_only, two_stage, drop_features,
     resumes_stage2, progress_bars, run_state, EpochCSV, EpochCheckpoint, EtaLines, distributed_state, distributed_ctx,
-    alone, FEATURES_FILE)
+    alone, checkpoint_position, FEATURES_FILE)
 from .track import check_trackers, tracking
 from .calibrate import valid_logits, calibrate, plot_reliability
 from .interpret import classification_metrics, calibrated_interp
@@ -85,9 +86,13 @@ def _resumable(run:Path) -> dict:
     if 'settings' not in config: raise PetsError(f"{run/CONFIG} is damaged: it has no 'settings'. {again}")
     written = (config.get('versions') or {}).get('pets_classifier')
     if written is not None and written != __version__:  # runs record the version they were written by
+        written = str(written)[:40]
         raise PetsError(f"--resume {run}: the run was written by pets_classifier {written} and this is "
-                        f"{__version__}; its checkpoint and settings may not mean the same here. Resume it with "
-                        f"pets_classifier {written}, or start it again with --out {run} --overwrite.")
+                        f"{__version__} ({CONFIG}'s 'versions'); its checkpoint and settings may not mean the same "
+                        f"here. Resume it with pets_classifier {written}, or start it again with --out {run} "
+                        "--overwrite.")
+    try: checkpoint_position(run/CHECKPOINT)  # its header only: a damaged one is refused before a photo is read
+    except PetsError as e: raise PetsError(f"{e} {again}") from None
     return config
 
 def resume_settings(given:TrainSettings # with `resume`: the run folder to go on with
@@ -186,8 +191,8 @@ def _prepare(s:TrainSettings, device:torch.device, processes:int=1, show_check:b
         data = Path(s.data).expanduser().absolute() if s.data else pets_images()
     s = s.replace(data=str(data), workers=default_workers() if s.workers is None else s.workers,
                   lr_find_iters=_lr_find_iters(s))
-    main, files = state is None or state.is_main_process, list_images(data)  # the folder, listed once
-    checked = check_images(data, s.pattern, s.label_from, progress=main and not s.quiet, files=files)
+    main, (files, odd) = state is None or state.is_main_process, image_listing(data)  # the folder, listed once
+    checked = check_images(data, s.pattern, s.label_from, progress=main and not s.quiet, files=files, odd=odd)
     if (not s.quiet or checked.findings) and main and show_check: print(checked.summary())
     imgs = label_images(data, s.pattern, s.label_from, skip=checked.skipped, files=files)
     check_split(imgs.labels, s.valid_pct, s.seed, bs=s.bs, names=_SPLIT_NAMES)  # before any image is decoded
@@ -208,7 +213,7 @@ def _epoch_logger(learn, quiet:bool):
         print('  '.join(f'{v:>10.6f}' if isinstance(v, float) else f'{v!s:>10}' for v in row))
     learn.logger = log
 
-def _learner(s:TrainSettings, processes:int, first:bool, timer) -> tuple:
+def _learner(s:TrainSettings, processes:int, first:bool, timer, stop=None) -> tuple:
     "The learner of the run, the check of its images, and the settings with the precision resolved."
     device = _device(s.device)
     resolve_precision(s.precision, device)  # fp16 on a CPU fails here, before the images are read
@@ -217,7 +222,8 @@ def _learner(s:TrainSettings, processes:int, first:bool, timer) -> tuple:
     timer.done('check')
     log = [] if s.quiet or interactive() else [EtaLines()]  # a log file: the time left
     learn = pets_learner(dls, s.arch, pretrained=s.pretrained, path=Path(s.out).expanduser(), precision=s.precision,
-                         accumulate=s.accumulate, cbs=[EpochCSV(METRICS), EpochCheckpoint(CHECKPOINT), *log])
+                         accumulate=s.accumulate,
+                         cbs=[*([stop] if stop else []), EpochCSV(METRICS), EpochCheckpoint(CHECKPOINT), *log])
     state = learn.run_state
     if not s.quiet and first: print(f"precision {state.precision} ({state.precision_why}), channels-last memory format")
     timer.done('model')
@@ -300,21 +306,50 @@ class _Stopwatch:
         self.seconds.update(seconds); self.last = time.perf_counter()
 
 def _interrupted(out:Path):
-    "After Ctrl-C: redraw what the run folder can show, and say how to go on."
-    if (out/METRICS).exists(): save_figure(plot_metrics(out/METRICS), out/'losses.png')
-    write_report(out)
+    "After Ctrl-C or SIGTERM: redraw what the run folder can show, and say how to go on."
+    try:
+        if (out/METRICS).is_file(): save_figure(plot_metrics(out/METRICS), out/'losses.png')
+        write_report(out)
+    except NoSpace: pass  # the disk is full: what is there stays as it is
     how = f"; continue with: pets train --resume {out}" if (out/CHECKPOINT).exists() else ''
     print(f"pets: the run so far (config, metrics, report) is in {out}{how}", file=sys.stderr)
 
-def _two_stages(learn, s:TrainSettings, features, resume:Path|None, first:bool):
-    "Train both stages (from `resume`'s checkpoint if given); after Ctrl-C the first process saves what it can."
-    try:
-        with _gpu_memory_advice(s), distributed_ctx(learn):
-            two_stage(learn, s.freeze_epochs, s.epochs, lr=s.lr, lr_max=s.lr_max, resume=resume, features=features,
-                      bn_stats=s.bn_stats)
-    except KeyboardInterrupt:
-        if first: _interrupted(Path(s.out).expanduser())
-        raise
+def _two_stages(learn, s:TrainSettings, features, resume:Path|None):
+    "Train both stages, from `resume`'s checkpoint if given."
+    with _gpu_memory_advice(s), distributed_ctx(learn):
+        two_stage(learn, s.freeze_epochs, s.epochs, lr=s.lr, lr_max=s.lr_max, resume=resume, features=features,
+                  bn_stats=s.bn_stats)
+
+# %% ../nbs/05b_pipeline.ipynb #0ae4aeba
+class _Stop(Callback):
+    "Stop a fit after the batch in which SIGINT or SIGTERM came (`handler`): never inside another's `try`."
+    order = Recorder.order + 0.5  # before `EpochCSV` and `EpochCheckpoint`: the epoch it stopped is not recorded
+    def __init__(self): self.signal, self.fitting = None, False
+    def handler(self, signum:int, frame):
+        "The signal handler: remember the signal; stop now outside a fit, or on a second signal."
+        again, self.signal = self.signal is not None, signum
+        if again or not self.fitting: self.check()
+    def check(self):
+        "Raise `KeyboardInterrupt` (`Terminated` for SIGTERM) if a signal came."
+        if self.signal is None: return
+        self.fitting = False  # what follows (the record of the run so far) is no fit: a new signal stops it at once
+        if self.signal == signal.SIGTERM: raise Terminated()
+        raise KeyboardInterrupt()
+    def before_fit(self): self.fitting = True  # fastai's fit, lr_find, and validate and get_preds too
+    def after_batch(self): self.check()
+    def after_epoch(self): self.check()
+    def after_fit(self): self.fitting = False; self.check()
+
+@contextlib.contextmanager
+def _stopped_by_signals():
+    "Within the block SIGINT and SIGTERM stop the run (`_Stop.handler`); yields the `_Stop` to give the learner."
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread(): yield stop; return  # only there can Python set them
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in saved: signal.signal(s, stop.handler)
+    try: yield stop
+    finally:
+        for s, h in saved.items(): signal.signal(s, signal.SIG_DFL if h is None else h)
 
 # %% ../nbs/05b_pipeline.ipynb #182cb417
 def _out_of_fold(learn, features, s:TrainSettings):
@@ -337,16 +372,25 @@ def _calibrate(learn, out:Path, oof=None) -> dict:
           f"(chosen on {cal['n_thresholds']} photos, {cal['thresholds_from']})")
     probs = (logits / cal['temperature']).softmax(-1).numpy()
     m = classification_metrics(probs, targets.numpy(), list(learn.dls.vocab))
-    pd.DataFrame(m['per_class']).to_csv(out/'per_class_metrics.csv', index=False)
+    with writing(out/'per_class_metrics.csv', 'the table per_class_metrics.csv'):
+        pd.DataFrame(m['per_class']).to_csv(out/'per_class_metrics.csv', index=False)
     return dict(top5_accuracy=m['top5_accuracy'], macro_f1=m['macro_f1'], calibration=cal)
+
+def _export_pkl(learn, dest:Path):
+    "fastai's `learn.export`, a full disk said as one: torch's zip writer reports it as 'unexpected pos'."
+    weights = sum(v.numel() * v.element_size() for v in learn.model.state_dict().values())
+    with writing(dest, 'export.pkl', need=weights):
+        try: learn.export(dest)
+        except RuntimeError as e:
+            if (free_bytes(dest) or 0) < 1_000_000: raise OSError(errno.ENOSPC, str(e)) from None
+            raise
 
 def _finish(learn, out:Path, config:dict, started:float, timer:_Stopwatch, export_pkl:bool=False,
             quiet:bool=False, oof=None) -> dict:
     "Save the model and write the record: figures, interpretation, results, report (and how long each part took)."
     measured = _calibrate(learn, out, oof)
     save_model(learn, out)
-    if export_pkl: learn.export(out/'export.pkl')
-    (out/CHECKPOINT).unlink(missing_ok=True)
+    if export_pkl: _export_pkl(learn, out/'export.pkl')
     if (out/METRICS).exists(): save_figure(plot_metrics(out/METRICS), out/'losses.png')
     interp = calibrated_interp(learn, measured.get('calibration', {}).get('temperature', 1.))
     pairs, cm = write_interpretation(interp, out), interp.confusion_matrix()
@@ -357,7 +401,9 @@ def _finish(learn, out:Path, config:dict, started:float, timer:_Stopwatch, expor
     write_config(config, out)
     print(f"validation: accuracy {acc:.4f}  error_rate {1 - acc:.4f}  ({len(learn.dls.valid_ds)} images)")
     if pairs and not quiet: print('most confused: ' + ', '.join(f"{a} as {p} ({n})" for a, p, n in pairs[:3]))
-    print(f"model and run record in {out}; report: {write_report(out)}")
+    report = write_report(out)
+    (out/CHECKPOINT).unlink(missing_ok=True)  # last: until the run is written whole, --resume can finish it
+    print(f"model and run record in {out}; report: {report}")
     return config
 
 # %% ../nbs/05b_pipeline.ipynb #bcbf0f86
@@ -368,19 +414,35 @@ def train_run(settings:TrainSettings # what to train, and where to write it (`pe
     s, arch_why = _checked_settings(settings), auto_arch(settings)[1]
     out, processes, first = Path(s.out).expanduser(), _processes(), _rank() == 0
     resume = out/CHECKPOINT if settings.resume else None
-    with progress_bars(not s.quiet and interactive()):
+    with progress_bars(not s.quiet and interactive()), _stopped_by_signals() as stop:
         if not s.quiet and first and not resume: print(f"backbone {s.arch} ({arch_why})")
-        learn, checked, s = _learner(s, processes, first, timer)
-        with _kept_as_it_was(out, new=first and not resume):  # before training: a refusal leaves it as it was
-            features = _stage1_features(learn, s, resume)  # in `out` once it is ready, when they go to disk
-            timer.done('features')
-            if first: checked.to_csv(out/CHECK); write_split(_split_rows(learn.dls), out)
-            if resume: config = _resumed_record(out)
-            elif first: config = _new_record(learn, s, features, out, arch_why); timer.done('lr_find')
-            else: config = dict(settings=s)
+        learn, checked, s = _learner(s, processes, first, timer, stop)
+        try:
+            with _kept_as_it_was(out, new=first and not resume):  # before training: a refusal leaves it as it was
+                if resume and first: trim_metrics(out, **_at(resume))  # rows past the checkpoint: trained again
+                features = _stage1_features(learn, s, resume)  # in `out` once it is ready, when they go to disk
+                timer.done('features')
+                if first:
+                    with writing(out/CHECK, 'the check'): checked.to_csv(out/CHECK)
+                    write_split(_split_rows(learn.dls), out)
+                if resume: config = _resumed_record(out)
+                elif first: config = _new_record(learn, s, features, out, arch_why); timer.done('lr_find')
+                else: config = dict(settings=s)
+            return _train_and_finish(learn, config, features, resume, started, timer, stop, s)
+        except NoSpace as e: raise PetsError(_no_room(e, learn, s, out)) from None
+
+def _at(checkpoint:Path) -> dict:
+    "Where `checkpoint` stands, as `trim_metrics` takes it."
+    pos = checkpoint_position(checkpoint)
+    return dict(stage=pos['stage'], epoch=pos['epoch'])
+
+def _train_and_finish(learn, config:dict, features, resume:Path|None, started:float, timer, stop, s) -> dict:
+    "Both stages, then the end of the run; a stop (Ctrl-C, SIGTERM) leaves what the folder can show, and how to go on."
+    out, processes, first = Path(s.out).expanduser(), _processes(), _rank() == 0
+    try:
         with tracking(s.track if first else (), config, out, s.track_dir, resume=bool(resume)) as track:
             try:
-                with learn.added_cbs(track.callbacks): _two_stages(learn, config['settings'], features, resume, first)
+                with learn.added_cbs(track.callbacks): _two_stages(learn, config['settings'], features, resume)
                 timer.add(learn.run_state.seconds)  # stage 1 and 2 apart
                 oof = _out_of_fold(learn, features, s) if first else None
                 if oof is not None: timer.done('out_of_fold')
@@ -389,8 +451,34 @@ def train_run(settings:TrainSettings # what to train, and where to write it (`pe
             if not first: return config
             with alone() if processes > 1 else contextlib.nullcontext():
                 config = _finish(learn, out, {**config, **track.record()}, started, timer, s.export_pkl, s.quiet, oof)
+            stop.check()  # a signal whose exception was swallowed while the run finished
             for line in track.finish(config): print(line)
             return config
+    except KeyboardInterrupt:
+        if first: _interrupted(out)
+        raise
+
+def _room_needed(learn, s:TrainSettings) -> int:
+    "Bytes the run folder holds at its fullest, about: the features file, stage 1's weights, two checkpoints at once."
+    weights = sum(v.numel() * v.element_size() for v in learn.model.state_dict().values())
+    checkpoint = weights + 2 * sum(p.numel() * 4 for p in learn.model.parameters())  # Adam's two moments a weight
+    try: cols = learn.model[1][2].num_features  # the pooled features: fastai's head starts pool, flatten, batch norm
+    except (TypeError, IndexError, AttributeError): cols = 0
+    rows = s.views * len(learn.dls.train_ds) + len(learn.dls.valid_ds)
+    features = rows * cols * 2 if s.views and s.freeze_epochs and rows * cols * 2 > s.features_memory * 1e9 else 0
+    training = features + weights + 2 * checkpoint  # the next checkpoint is written before the last one goes
+    end = checkpoint + 2 * weights + (weights if s.export_pkl else 0)  # and the model, until the run is whole
+    return max(training, end) + 20_000_000  # figures, tables, report, metrics: a few MB
+
+def _no_room(e:NoSpace, learn, s:TrainSettings, out:Path) -> str:
+    "The one line for a full disk in a run: what and where, the room the run needs, and how to go on."
+    needs = f"This run needs about {size_text(_room_needed(learn, s))} in {out}"
+    if not (out/CHECKPOINT).is_file():
+        return (f"{e.says()} {needs}, and it has no checkpoint to go on from: make room, or choose an --out on a "
+                "disk with room, and start it again.")
+    pos = checkpoint_position(out/CHECKPOINT)
+    return (f"{e.says()} {needs}; its last checkpoint ({pos['stage']} stage, epoch {pos['epoch']} of "
+            f"{pos['n_epoch']}) is kept: move {out} to a disk with room and go on with: pets train --resume NEW_PLACE")
 
 # %% ../nbs/05b_pipeline.ipynb #743411d7
 def save_run(learn, # a trained learner

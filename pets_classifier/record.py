@@ -4,16 +4,17 @@
 
 # %% auto #0
 __all__ = ['CONFIG', 'SIDECAR', 'WEIGHTS', 'METRICS', 'CHECK', 'SPLIT', 'CHECKPOINT', 'FIGURES', 'TABLES', 'RUN_FILES',
-           'FORMAT_VERSION', 'UNKNOWN_RULES', 'write_json', 'read_json', 'check_calibration', 'check_model_meta',
+           'FORMAT_VERSION', 'UNKNOWN_RULES', 'TEMPERATURE', 'free_bytes', 'size_text', 'no_space', 'NoSpace',
+           'room_for', 'writing', 'write_json', 'read_json', 'check_calibration', 'check_model_meta',
            'write_model_meta', 'read_model_meta', 'settings_from', 'read_config', 'read_settings', 'write_config',
-           'write_split', 'read_split', 'read_skipped', 'run_files', 'clear_run', 'writable', 'not_inside',
-           'check_run_folder']
+           'write_split', 'read_split', 'read_skipped', 'trim_metrics', 'run_files', 'clear_run', 'writable',
+           'not_inside', 'check_run_folder']
 
 # %% ../nbs/00b_record.ipynb #6aa6e3e1
-import csv, json, math, os
+import contextlib, csv, errno, json, math, os, shutil
 from pathlib import Path
 
-from .core import PetsError, TrainSettings, Range
+from .core import PetsError, TrainSettings, Range, odd_file
 
 # %% ../nbs/00b_record.ipynb #85d5e970
 CONFIG, SIDECAR, WEIGHTS = 'config.json', 'model.json', 'model.safetensors'
@@ -32,13 +33,62 @@ RUN_FILES = (CONFIG, METRICS, SPLIT, 'confusion.csv', 'report.html', 'export.pkl
              'model.onnx', 'model.int8.onnx',  # written by `pets export`: stale once the run is trained again
              *(f'{k}.png' for k in FIGURES), *(f'{k}.csv' for k in TABLES))  # everything a run writes at its top
 
+# %% ../nbs/00b_record.ipynb #6b7b5c0b
+def free_bytes(path:Path|str) -> int|None:
+    "Bytes this process may still write on the disk holding `path` (or its nearest folder that exists), or None."
+    p = Path(path).expanduser().absolute()
+    while not p.exists() and p != p.parent: p = p.parent
+    try: return shutil.disk_usage(p).free
+    except OSError: return None
+
+def size_text(n:int|float) -> str:
+    "Bytes in words: '0.4 MB', '85 MB', '1.2 GB'."
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB" if n >= 1e7 else f"{n / 1e6:.1f} MB"
+
+def no_space(e:BaseException) -> bool:
+    "Did the write that raised `e` fail for want of room? (ENOSPC, a disk quota, or safetensors' own error saying so)"
+    if isinstance(e, OSError): return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return any(s in str(e) for s in ('No space left on device', 'os error 28', 'Disk quota exceeded', 'os error 122'))
+
+class NoSpace(PetsError):
+    "Writing `what` to `path` failed (or would) for want of room on its disk; `need`: the bytes it takes, if known."
+    def __init__(self, what:str, path:Path|str, need:int=None):
+        self.what, self.path, self.need, self.free = what, Path(path), need, free_bytes(path)
+        super().__init__(self.says())
+
+    def says(self) -> str:
+        "What could not be written, where, and the room there."
+        free = 'no room left' if self.free is None else f"{size_text(self.free)} free"
+        need = f" and {self.what} needs {size_text(self.need)}" if self.need else ''
+        return f"No space left on the disk for {self.what} ({self.path}): {free} there{need}."
+
+def room_for(path:Path|str, what:str, need:int, # the bytes about to be written
+             margin:int=1_000_000): # left free besides: the file system's own blocks
+    "Refuse with `NoSpace`, before writing, `need` bytes of `what` that the disk holding `path` has no room for."
+    free = free_bytes(path)
+    if free is not None and free < need + margin: raise NoSpace(what, path, need)
+
+@contextlib.contextmanager
+def writing(path:Path|str, what:str, # the file, and what it is in words ('the checkpoint')
+            need:int=None, # its size, when known before writing: refused at once if there is no room for it
+            partial:Path|str='', # the file a failed write leaves half-done, removed (default: `path`; None: kept)
+           ):
+    "Within the block `what` is written to `path`: a full disk ends it in `NoSpace`, the half-written file removed."
+    if need is not None: room_for(path, what, need)
+    try: yield Path(path)
+    except Exception as e:
+        if isinstance(e, NoSpace) or not no_space(e): raise
+        if partial is not None:
+            with contextlib.suppress(OSError): Path(partial or path).unlink(missing_ok=True)
+        raise NoSpace(what, path, need) from None
+
 # %% ../nbs/00b_record.ipynb #66575f2f
 def write_json(obj:dict, dest:Path|str) -> Path:
     "Write `obj` as indented JSON to `dest`, atomically (values JSON cannot hold, such as paths, as strings)."
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f'.{dest.name}.{os.getpid()}.tmp')
     try:
-        tmp.write_text(json.dumps(obj, indent=2, default=str))
+        with writing(dest, dest.name, partial=None): tmp.write_text(json.dumps(obj, indent=2, default=str))
         os.replace(tmp, dest)
     finally: tmp.unlink(missing_ok=True)
     return dest
@@ -46,6 +96,7 @@ def write_json(obj:dict, dest:Path|str) -> Path:
 def read_json(path:Path|str) -> dict:
     "The JSON object in `path`, or a `PetsError` naming the file and what is wrong with it."
     path = Path(path)
+    if (why := odd_file(path)) not in (None, 'missing'): raise PetsError(f"{path} is not a regular file: a {why}.")
     try: obj = json.loads(path.read_text(encoding='utf-8'))
     except FileNotFoundError: raise PetsError(f"{path} is missing.") from None
     except (ValueError, UnicodeDecodeError) as e: raise PetsError(f"{path} is damaged (not JSON: {e}).") from None
@@ -71,12 +122,23 @@ def _field(obj:dict, key:str, ok, # `ok(value)` says whether the value is allowe
         return None
     try: allowed = ok(obj[key])
     except (TypeError, ValueError): allowed = False
-    if not allowed: raise PetsError(f"{source} is damaged: its {key!r} is {obj[key]!r}, not {what}.")
+    if not allowed: raise PetsError(f"{source} is damaged: its {key!r} is {_short(obj[key])}, not {what}.")
     return obj[key]
+
+def _short(value, n:int=60) -> str:
+    "`repr(value)`, cut to about `n` characters: a message stays one readable line."
+    text = repr(value)
+    return text if len(text) <= n else text[:n - 3] + '...'
+
+def _count(v) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= 0  # a JSON whole number >= 0
+def _share(v) -> bool: return _finite(v) and 0 <= v <= 1
 
 # %% ../nbs/00b_record.ipynb #e4f3acc3
 FORMAT_VERSION = 1  # of model.json; a newer one is refused with the version that reads it
 UNKNOWN_RULES = ('energy', 'max_prob')  # how a model says a photo is none of its classes (`pets_classifier.calibrate`)
+
+TEMPERATURE = Range(float, 0.05, 20)  # what `calibrate` fits: softmax(logits / T), T clamped to this range
+_THRESHOLDS = dict(energy=_finite, max_prob=_share)  # each rule's threshold: a score, and a probability
 
 def check_calibration(calibration, # the `calibration` of a model.json or ONNX metadata
                       source:str # where it was read, for the message
@@ -85,37 +147,46 @@ def check_calibration(calibration, # the `calibration` of a model.json or ONNX m
     if calibration is None: return None
     bad = lambda why: PetsError(f"{source}: its calibration is damaged ({why}); retrain, or delete 'calibration'.")
     if not isinstance(calibration, dict): raise bad('not a JSON object')
-    if not _finite(calibration.get('temperature')) or calibration['temperature'] <= 0:
-        raise bad('no positive temperature')
-    thresholds, rule = calibration.get('thresholds') or {}, calibration.get('unknown')
-    if not isinstance(thresholds, dict) or not all(k in UNKNOWN_RULES and _finite(v) for k, v in thresholds.items()):
-        raise bad('thresholds must be numbers for ' + ', '.join(UNKNOWN_RULES))
-    if rule is not None and rule not in thresholds: raise bad(f'no threshold for its rule {rule!r}')
+    t = calibration.get('temperature')
+    if not (_finite(t) and TEMPERATURE.allows(t)):
+        raise bad(f"its 'temperature' is {_short(t)}, not {TEMPERATURE}")
+    thresholds, rule = calibration.get('thresholds', {}), calibration.get('unknown')
+    fits = lambda k, v: k in _THRESHOLDS and _THRESHOLDS[k](v)
+    if not (isinstance(thresholds, dict) and all(fits(k, v) for k, v in thresholds.items())):
+        raise bad(f"its 'thresholds' is {_short(thresholds)}, not a number for energy, a share for max_prob")
+    if rule is not None and (rule not in UNKNOWN_RULES or rule not in thresholds):
+        raise bad(f"its 'unknown' rule is {_short(rule)}, not one of its thresholds' rules")
+    for k in ('ece_before', 'ece_after'):
+        if k in calibration and not _share(calibration[k]):
+            raise bad(f"its {k!r} is {_short(calibration[k])}, not a share")
     return calibration
 
 # %% ../nbs/00b_record.ipynb #663b6859
-_SIZE = Range(int, 1, 8192)  # a model's input side: any a model could be made with
 _STATS = lambda v: isinstance(v, list) and len(v) == 3 and all(_finite(x) for x in v)  # one number per channel
+
+_SIZE = Range(int, 1, 2048)  # a model's input side: `save_run` takes any learner; past 2048 a photo takes gigabytes
 
 def check_model_meta(meta:dict, # model.json's fields, or an ONNX file's metadata
                      source:str, # where they were read, for the messages
                      onnx:bool=False # an ONNX file's: it normalises inside its graph, so mean and std may be absent
                     ) -> dict:
     "`meta` with every field a model needs checked, or a `PetsError` naming the first that is missing or wrong."
+    if not isinstance(meta, dict): raise PetsError(f"{source} is damaged: its fields are not a JSON object.")
     if meta.get('format', 'pets_classifier') != 'pets_classifier':
-        raise PetsError(f"{source} is not a pets_classifier model file.")
+        raise PetsError(f"{source} is not a pets_classifier model file (its 'format' is {_short(meta['format'])}).")
     version = meta.get('format_version', FORMAT_VERSION)
     if version != FORMAT_VERSION:
-        raise PetsError(f"{source} has model format version {version!r}; this pets_classifier reads version "
-                        f"{FORMAT_VERSION}. Upgrade pets_classifier or retrain.")
+        raise PetsError(f"{source} has model format version {_short(version)} (its 'format_version'); this "
+                        f"pets_classifier reads version {FORMAT_VERSION}. Upgrade pets_classifier or retrain.")
     _field(meta, 'arch', lambda v: isinstance(v, str) and v, source, 'a backbone name')
     _field(meta, 'vocab', lambda v: _texts(v, 2), source, 'a list of two or more different class names')
-    _field(meta, 'size', lambda v: isinstance(v, int) and _SIZE.allows(v), source, str(_SIZE))
+    _field(meta, 'size', lambda v: _count(v) and _SIZE.allows(v), source, str(_SIZE))
     _field(meta, 'resize', lambda v: v in ('crop', 'squish'), source, "'crop' or 'squish'", required=False)
     _field(meta, 'val_xtra', lambda v: _finite(v) and 0 <= v <= 1, source, 'a number from 0 to 1', required=False)
     for k, ok in (('mean', _STATS), ('std', lambda v: _STATS(v) and min(v) > 0)):
         _field(meta, k, ok, source, 'three numbers, one per colour channel' + (', above 0' if k == 'std' else ''),
                required=not onnx)
+    if onnx: _field(meta, 'precision', lambda v: v in ('fp32', 'int8'), source, "'fp32' or 'int8'", required=False)
     return {**meta, 'calibration': check_calibration(meta.get('calibration'), source)}
 
 def write_model_meta(meta:dict, folder:Path|str) -> Path:
@@ -153,20 +224,21 @@ def read_config(run:Path|str # a run folder, or its config.json
     config, source = read_json(path), str(path)
     if 'settings' in config: config['settings'] = settings_from(config['settings'], source)
     _field(config, 'vocab', _texts, source, 'a list of different class names', required=False)
-    for k in ('n_train', 'n_valid'):
-        _field(config, k, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, source, 'a count',
-               required=False)
+    for k in ('n_train', 'n_valid'): _field(config, k, _count, source, 'a count', required=False)
+    for k in ('arch', 'device', 'device_name', 'started'): _field(config, k, lambda v: isinstance(v, str), source,
+                                                                   'text', required=False)
+    _field(config, 'resumed', lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v), source,
+           'a list of times', required=False)
     for k in ('results', 'resolved', 'versions'): _field(config, k, lambda v: isinstance(v, dict), source,
                                                           'an object', required=False)
-    results = config.get('results') or {}
-    share = lambda v: _finite(v) and 0 <= v <= 1
-    for k in ('accuracy', 'error_rate'): _field(results, k, share, f"{source} (results)", 'a share from 0 to 1',
-                                                required=False)
-    _field(results, 'seconds', lambda v: _finite(v) and v >= 0, f"{source} (results)", 'a number of seconds',
-           required=False)
-    if (cal := check_calibration(results.get('calibration'), f"{source} (results)")) is not None:
-        for k in ('ece_before', 'ece_after'): _field(cal, k, share, f"{source} (results, calibration)",
-                                                     'a share from 0 to 1', required=False)
+    results, where = config.get('results') or {}, f"{source} (results)"
+    for k in ('accuracy', 'error_rate', 'top5_accuracy', 'macro_f1'):
+        _field(results, k, _share, where, 'a share from 0 to 1', required=False)
+    for k in ('valid_loss', 'seconds'): _field(results, k, lambda v: _finite(v) and v >= 0, where,
+                                               'a number, 0 or more', required=False)
+    _field(results, 'seconds_by_stage', lambda v: isinstance(v, dict) and all(map(_finite, v.values())), where,
+           'seconds by stage', required=False)
+    check_calibration(results.get('calibration'), where)
     return config
 
 def read_settings(run:Path|str # a run folder, or its config.json
@@ -187,12 +259,13 @@ def write_split(rows:list, # (file, label, 'train' or 'valid') for every image o
                 run:Path|str) -> Path:
     "Write the run's `split.csv`."
     dest = Path(run)/SPLIT
-    with open(dest, 'w', newline='') as f:
+    with writing(dest, 'the split'), open(dest, 'w', newline='') as f:
         w = csv.writer(f); w.writerow(['file', 'label', 'split']); w.writerows((str(f), l, s) for f, l, s in rows)
     return dest
 
 def _csv_rows(path:Path, columns:tuple) -> list:
     "The rows of the CSV file `path` as dicts, or a `PetsError` if it lacks one of `columns`."
+    if why := odd_file(path): raise PetsError(f"{path} cannot be read: it is a {why}, not a regular file.")
     try:
         with open(path, newline='', encoding='utf-8') as f: rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e: raise PetsError(f"{path} cannot be read: {e}") from None
@@ -215,6 +288,34 @@ def read_skipped(run:Path|str) -> list:
     path = Path(run)/CHECK
     if not path.is_file(): return []
     return [Path(r['file']) for r in _csv_rows(path, ('file', 'action')) if r['action'] == 'skip']
+
+# %% ../nbs/00b_record.ipynb #4b7e42ee
+def trim_metrics(run:Path|str, stage:str, epoch:int # where the checkpoint stands: its stage and the epochs it holds
+                ) -> int:
+    "Keep the rows of `run`'s metrics.csv before `stage` and its first `epoch` rows; drop half-written rows. Rows kept."
+    path = Path(run)/METRICS
+    if not path.is_file(): return 0
+    rows = [r for r in csv.reader(_csv_lines(path))]
+    if not rows: return 0
+    head, kept, n = rows[0], [], 0
+    for r in rows[1:]:
+        if len(r) != len(head): break  # half a row: the disk was full, or the process stopped, while writing it
+        if r[0] == stage: n += 1
+        if n > epoch: break
+        kept.append(r)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        with writing(path, path.name, partial=None), open(tmp, 'w', newline='') as f:
+            csv.writer(f).writerows([head, *kept])
+        os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+    return len(kept)
+
+def _csv_lines(path:Path) -> list:
+    "The lines of the CSV file `path`, or a `PetsError` saying why it cannot be read."
+    if why := odd_file(path): raise PetsError(f"{path} cannot be read: it is a {why}, not a regular file.")
+    try: return path.read_text(encoding='utf-8').splitlines()
+    except (OSError, UnicodeDecodeError) as e: raise PetsError(f"{path} cannot be read: {e}") from None
 
 # %% ../nbs/00b_record.ipynb #65d0ddd1
 def run_files(run:Path|str) -> list:

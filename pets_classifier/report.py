@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import (ClassificationInterpretation, DataBlock, ImageBlock, CategoryBlock, IndexSplitter,
     Normalize, Learner, CrossEntropyLossFlat)
 
-from .core import PetsError, PETS_PATTERN, BS, ONE_OR_MORE
-from .record import FIGURES, TABLES, RUN_FILES, CONFIG, METRICS, write_json, read_config
+from .core import PetsError, PETS_PATTERN, BS, ONE_OR_MORE, odd_file
+from .record import FIGURES, TABLES, RUN_FILES, CONFIG, METRICS, write_json, read_config, writing
 from .data import valid_item_tfm
 from .interpret import (top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy,
                                        calibrated_interp)
@@ -26,11 +26,26 @@ _all_ = ['FIGURES', 'TABLES', 'RUN_FILES', 'write_json']  # from `pets_classifie
 
 # %% ../nbs/05_report.ipynb #2bff3e87
 def save_figure(fig, dest:Path, dpi:int=100) -> Path:
-    "Write `fig` to `dest` as PNG and close it."
-    Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(dest, dpi=dpi, bbox_inches='tight')
-    plt.close(fig)
+    "Write `fig` to `dest` as PNG and close it (a full disk: `NoSpace`, and no half-written PNG)."
+    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with writing(dest, f"the figure {dest.name}"): fig.savefig(dest, dpi=dpi, bbox_inches='tight')
+    finally: plt.close(fig)
+    return dest
+
+def _table(df:pd.DataFrame, dest:Path, **kwargs) -> Path:
+    "Write `df` as the CSV file `dest` (`kwargs`: pandas' `to_csv`'s), or `NoSpace` with no half-written file."
+    with writing(dest, f"the table {Path(dest).name}"): df.to_csv(dest, **kwargs)
     return Path(dest)
+
+def _read_table(path:Path, columns:tuple=()) -> pd.DataFrame:
+    "The CSV table `path`, or a `PetsError` naming it when it cannot be read or lacks one of `columns`."
+    if (why := odd_file(path)) not in (None, 'missing'): raise PetsError(f"{path} is not a regular file: a {why}.")
+    try: df = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as e:  # pandas' parser errors are ValueErrors
+        raise PetsError(f"{path} is damaged: {str(e).splitlines()[0] if str(e) else type(e).__name__}.") from None
+    if missing := [c for c in columns if c not in df]: raise PetsError(f"{path} is damaged: it has no {missing[0]!r}.")
+    return df
 
 def plot_batch(dls, max_n:int=9):
     "fastai's `show_batch` as a figure."
@@ -61,7 +76,7 @@ def plot_lr_find_choice(learn:Learner, # right after `find_lr`, whose record is 
 def plot_metrics(metrics_csv:Path # written by `EpochCSV`
                 ):
     "Training and validation loss per epoch, and accuracy on a second axis, across both stages."
-    df = pd.read_csv(metrics_csv)
+    df = _read_table(metrics_csv, ('stage', 'train_loss', 'valid_loss'))
     fig, ax = plt.subplots(figsize=(7, 4))
     x = np.arange(1, len(df) + 1)
     ax.plot(x, df.train_loss, 'o-', label='train loss'); ax.plot(x, df.valid_loss, 'o-', label='valid loss')
@@ -85,11 +100,11 @@ def write_interpretation(interp:ClassificationInterpretation, dest:Path,
     dest.mkdir(parents=True, exist_ok=True)
     save_figure(plot_top_losses(interp, k=k), dest/'top_losses.png')
     save_figure(plot_confusion(interp, top=top), dest/'confusion.png')
-    top_losses_table(interp, k).to_csv(dest/'top_losses.csv', index=False)
+    _table(top_losses_table(interp, k), dest/'top_losses.csv', index=False)
     pairs = interp.most_confused(min_val=1)
-    pd.DataFrame(pairs, columns=['actual', 'predicted', 'count']).to_csv(dest/'most_confused.csv', index=False)
-    per_class_accuracy(interp).to_csv(dest/'per_class.csv', index=False)
-    pd.DataFrame(interp.confusion_matrix(), index=interp.vocab, columns=interp.vocab).to_csv(dest/'confusion.csv')
+    _table(pd.DataFrame(pairs, columns=['actual', 'predicted', 'count']), dest/'most_confused.csv', index=False)
+    _table(per_class_accuracy(interp), dest/'per_class.csv', index=False)
+    _table(pd.DataFrame(interp.confusion_matrix(), index=interp.vocab, columns=interp.vocab), dest/'confusion.csv')
     return pairs
 
 # %% ../nbs/05_report.ipynb #2dabbbe4
@@ -140,18 +155,19 @@ def write_report(run:Path|str # a folder written by `pets train` or `pets interp
     "Write `run/report.html`: one self-contained page with everything in the run folder."
     run = Path(run)
     if not run.is_dir(): raise PetsError(f"No run folder at {run}.")
-    figs = [(run/f'{k}.png', cap) for k, cap in FIGURES.items() if (run/f'{k}.png').exists()]
-    tables = [(run/f'{k}.csv', cap) for k, cap in TABLES.items() if (run/f'{k}.csv').exists()]
+    # regular files only (`is_file`): a named pipe under a figure's name would never open
+    figs = [(run/f'{k}.png', cap) for k, cap in FIGURES.items() if (run/f'{k}.png').is_file()]
+    tables = [(run/f'{k}.csv', cap) for k, cap in TABLES.items() if (run/f'{k}.csv').is_file()]
     if not figs and not tables and not (run/CONFIG).exists():
         raise PetsError(f"{run} holds no run: no config.json, figures or tables (written by `pets train` or "
                         "`pets interpret`).")
     parts = [f"<h1>pets_classifier run: {html.escape(run.resolve().name)}</h1>", _summary(run)]
-    if (run/METRICS).exists():
-        parts += ["<h2>Metrics per epoch</h2>", pd.read_csv(run/METRICS).to_html(index=False, float_format='%.4f')]
+    if (run/METRICS).is_file():
+        parts += ["<h2>Metrics per epoch</h2>", _read_table(run/METRICS).to_html(index=False, float_format='%.4f')]
     parts += [f"<figure><figcaption>{html.escape(cap)}</figcaption>{_img(png)}</figure>" for png, cap in figs]
-    parts += [f"<h2>{html.escape(cap)}</h2>" + pd.read_csv(csv).to_html(index=False, float_format='%.3f', na_rep='-')
+    parts += [f"<h2>{html.escape(cap)}</h2>" + _read_table(csv).to_html(index=False, float_format='%.3f', na_rep='-')
               for csv, cap in tables]
     page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>pets run {html.escape(run.name)}</title>'
             f'<style>{REPORT_CSS}</style></head><body>{"".join(parts)}</body></html>')
-    (run/'report.html').write_text(page, encoding='utf-8')
+    with writing(run/'report.html', 'the report'): (run/'report.html').write_text(page, encoding='utf-8')
     return run/'report.html'

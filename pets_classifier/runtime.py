@@ -7,20 +7,22 @@ __all__ = ['IMAGE_EXTENSIONS', 'ONNX_META', 'open_image', 'image_files', 'valid_
            'unknown_rule', 'tta_logits', 'predict', 'OnnxClassifier', 'load_onnx', 'is_onnx', 'UNKNOWN_RULES']
 
 # %% ../nbs/04a_runtime.ipynb #523a0774
-import json, math, mimetypes, os
+import json, math, mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .core import PetsError, BS, TOP_K
+from .core import PetsError, BS, TOP_K, odd_file, walk_files
 from .record import UNKNOWN_RULES, check_model_meta
 _all_ = ['UNKNOWN_RULES']  # from `pets_classifier.record`: importable from here as before
 
 # %% ../nbs/04a_runtime.ipynb #8867c5e3
 def open_image(path:Path|str) -> Image.Image:
     "Open any image PIL can read (whatever its suffix) as RGB, or raise `PetsError` saying why not."
+    if (why := odd_file(path)) not in (None, 'missing'):  # opening a named pipe waits for a writer, for ever
+        raise PetsError(f"{path}: not a regular file ({why}), not opened")
     try:
         with Image.open(path) as img:
             if img.mode.startswith('I;16'): img = img.point(lambda v: v / 256)  # 16 bits to 8: convert() clips to white
@@ -33,17 +35,16 @@ IMAGE_EXTENSIONS = {k for k, v in mimetypes.types_map.items() if v.startswith('i
 
 def _is_image(name:str) -> bool: return not name.startswith('.') and Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
-def image_files(paths:list # image files (kept as given) and folders (searched, sub-folders too)
+def image_files(paths:list, # image files (kept as given) and folders (searched, sub-folders too)
+                passed_over:list=None # (entry, why) is added to it for each entry of a folder that is no regular file
                ) -> list:
     "Each file as given, then each folder's image files, sorted, as fastai's `get_image_files` finds them."
     found = []
     for p in map(Path, paths):
         if not p.is_dir(): found.append(p); continue
-        inside = []
-        for folder, subfolders, names in os.walk(p, followlinks=True):
-            subfolders[:] = [d for d in subfolders if not d.startswith('.')]
-            inside += [Path(folder)/n for n in names if _is_image(n)]
+        inside, odd = walk_files(p, _is_image)  # regular files only: a named pipe called cat.jpg would never open
         found += sorted(inside)
+        if passed_over is not None: passed_over += sorted(odd)
     return found
 
 # %% ../nbs/04a_runtime.ipynb #bf64c7f6
@@ -199,6 +200,14 @@ def load_onnx(path:Path|str, # a .onnx file written by `pets export`, or the fol
     if 'logits' not in {o.name for o in session.get_outputs()}:
         raise PetsError(f"{path} was written by an older `pets export` (no logits output): run pets export again.")
     meta = check_model_meta(meta, str(path), onnx=True)
+    shape = session.get_inputs()[0].shape  # [batch, size, size, 3]: what the graph was exported for
+    if len(shape) != 4 or any(isinstance(n, int) and n != meta['size'] for n in shape[1:3]):
+        raise PetsError(f"{path} is damaged: its metadata's 'size' is {meta['size']}, and the graph takes images of "
+                        f"{'x'.join(map(str, shape[1:3]))} pixels.")
+    width = next(o.shape for o in session.get_outputs() if o.name == 'logits')[-1]  # a score per class
+    if isinstance(width, int) and width != len(meta['vocab']):
+        raise PetsError(f"{path} is damaged: its metadata's 'vocab' names {len(meta['vocab'])} classes, and the graph "
+                        f"gives {width} scores.")
     fields = ('vocab', 'size', 'arch', 'resize', 'val_xtra', 'precision', 'calibration')
     return OnnxClassifier(session, **{k: meta[k] for k in fields if k in meta})
 

@@ -14,7 +14,7 @@ __all__ = ['FEATURES_FILE', 'backbone_stats', 'match_normalisation', 'CPUMixedPr
 import contextlib, csv, functools, json, math, os, random, time
 from pathlib import Path
 import numpy as np, torch
-from safetensors import safe_open
+from safetensors import safe_open, SafetensorError
 from safetensors.torch import save_file, load_file
 from torch.amp import GradScaler
 from fastai.vision.all import (vision_learner, Learner, Normalize, error_rate, accuracy, minimum, steep, valley, slide,
@@ -22,7 +22,8 @@ from fastai.vision.all import (vision_learner, Learner, Normalize, error_rate, a
     DataLoaders, L, DataLoader, Flatten, trainable_params)
 
 from .core import (PetsError, PRECISIONS, Range, EPOCHS, LR, LR_RATIO, ACCUMULATE, TRAIN_BS, BS,
-    FEATURES_MEMORY, Eta, progress)
+    FEATURES_MEMORY, Eta, progress, odd_file)
+from .record import writing, room_for, NoSpace, no_space
 from .models import resolve_arch, weights_download, cpu_bf16, resolve_precision, precision_autocast
 from .data import _BatchNorm  # a private name: see the note where data imports it
 # defined in core and models, importable from here as before:
@@ -135,6 +136,8 @@ def find_lr(learn:Learner, # the learner to probe; its weights are restored afte
     return learn.lr_find(suggest_funcs=suggest, num_it=num_it, show_plot=show_plot, **kwargs)._asdict()
 
 # %% ../nbs/02_train.ipynb #3d365e1b
+def _nbytes(tensors:dict) -> int: return sum(t.numel() * t.element_size() for t in tensors.values())  # on disk, about
+
 def _state(model:torch.nn.Module) -> dict:
     "The model's tensors on the CPU, ready for safetensors (unwrapped from DistributedDataParallel)."
     return {k: v.detach().cpu().contiguous() for k, v in getattr(model, 'module', model).state_dict().items()}
@@ -143,7 +146,8 @@ def save_weights(learn:Learner, name:str) -> Path:
     "Save the weights as `name`.safetensors in `learn.path/learn.model_dir`; unlike `learn.save`, nothing is pickled."
     dest = learn.path/learn.model_dir/f'{name}.safetensors'
     dest.parent.mkdir(parents=True, exist_ok=True)
-    save_file(_state(learn.model), str(dest))
+    state = _state(learn.model)
+    with writing(dest, f"the weights {name!r}", need=_nbytes(state)): save_file(state, str(dest))
     return dest
 
 def load_weights(learn:Learner, name:str) -> Learner:
@@ -212,13 +216,19 @@ class FeatureRows:
         self.on_disk = rows * cols * 2 > memory * 1e9
         if self.on_disk:
             self.dest.parent.mkdir(parents=True, exist_ok=True)
-            self.file = open(self.dest, 'wb')  # written in order: the pages go to the file, not to this process
+            room_for(self.dest, 'the features file', rows * cols * 2)  # its size is known: refused before writing
+            # written in order, unbuffered: the pages go to the file, not to this process; a full disk shows at once
+            self.file = open(self.dest, 'wb', buffering=0)
         else: self.data = torch.empty(rows, cols, dtype=torch.bfloat16)
 
     def add(self, x:torch.Tensor):
         "Append the rows of `x` (on any device)."
         x = x.detach().to(torch.bfloat16).cpu().contiguous()
-        if self.on_disk: self.file.write(x.view(torch.int16).numpy().data)
+        if self.on_disk:
+            try: self.file.write(x.view(torch.int16).numpy().data)
+            except OSError as e:
+                if not no_space(e): raise
+                raise NoSpace('the features file', self.dest, self.rows * self.cols * 2) from None
         else: self.data[self.n:self.n + len(x)] = x
         self.n += len(x)
 
@@ -381,7 +391,7 @@ class EpochCSV(_AfterTrainingEpoch):
         path = self.learn.path/self.fname
         rows = sum(1 for _ in open(path)) - 1 if path.exists() else -1  # a resumed run goes on numbering
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, 'a', newline='') as f:
+        with writing(path, path.name, partial=None), open(path, 'a', newline='') as f:  # half a row: `trim_metrics`
             w = csv.writer(f)
             if rows < 0: w.writerow(['stage', 'epoch', *self.recorder.metric_names[1:]])
             w.writerow([stage_of(self.learn), max(rows, 0), *self.recorder.log[1:]])
@@ -429,17 +439,38 @@ def save_checkpoint(learn:Learner, dest:Path, **position) -> Path:
     meta = dict(position=position, rng=_rng_states(learn), hypers=list(opt_state['hypers']),
                 opt_scalars=[{k: v for k, v in st.items() if not isinstance(v, torch.Tensor)}
                              for st in opt_state['state']])
-    dest = Path(dest); tmp = dest.with_name(dest.name + '.tmp')
+    dest, metadata = Path(dest), {'pets_checkpoint': json.dumps(meta)}
+    tmp = dest.with_name(dest.name + '.tmp')
     dest.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(tmp), metadata={'pets_checkpoint': json.dumps(meta)})
-    os.replace(tmp, dest)
+    need = _nbytes(tensors) + len(metadata['pets_checkpoint'])  # the last checkpoint stays until this one is whole
+    try:
+        with writing(dest, 'the checkpoint', need=need, partial=tmp): save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, dest)
+    finally: tmp.unlink(missing_ok=True)
     return dest
 
+_STAGES = ('frozen', 'unfrozen')  # the stages that write checkpoints (not 'head': seconds to redo)
+
 def _checkpoint_meta(src:Path) -> dict:
-    "The JSON that `save_checkpoint` stored in `src`."
+    "The JSON that `save_checkpoint` stored in `src`, its fields checked; a `PetsError` for a damaged file."
+    if why := odd_file(src):
+        raise PetsError(f"{src} is not a readable checkpoint: " + ('it is missing.' if why == 'missing' else
+                                                                   f"it is a {why}, not a regular file."))
     try:
-        with safe_open(str(src), 'pt') as f: return json.loads(f.metadata()['pets_checkpoint'])
-    except Exception as e: raise PetsError(f"{src} is not a readable checkpoint: {e}") from None
+        with safe_open(str(src), 'pt') as f: meta = json.loads(f.metadata()['pets_checkpoint'])
+    except Exception as e:
+        why = str(e).splitlines()[0] if str(e) else repr(e)
+        raise PetsError(f"{src} is not a readable checkpoint: {why}.") from None
+    pos = meta.get('position') if isinstance(meta, dict) else None
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if not (isinstance(pos, dict) and pos.get('stage') in _STAGES and whole(pos.get('epoch'))
+            and whole(pos.get('n_epoch')) and 1 <= pos['epoch'] <= pos['n_epoch']):
+        shown = repr(pos) if len(repr(pos)) <= 80 else repr(pos)[:77] + '...'
+        raise PetsError(f"{src} is damaged: its position {shown} is not a stage and epochs done.")
+    kinds = dict(rng=dict, hypers=list, opt_scalars=list)  # the random states, the optimizer's
+    if missing := [k for k, kind in kinds.items() if not isinstance(meta.get(k), kind)]:
+        raise PetsError(f"{src} is damaged: its {', '.join(map(repr, missing))} missing or not as written.")
+    return meta
 
 # %% ../nbs/02_train.ipynb #b2c23bd3
 def checkpoint_position(src:Path) -> dict:
@@ -448,7 +479,14 @@ def checkpoint_position(src:Path) -> dict:
 
 def load_checkpoint(learn:Learner, src:Path) -> dict:
     "Restore a `save_checkpoint` file into `learn` (weights, optimizer, random states); returns its position."
-    meta, tensors = _checkpoint_meta(src), load_file(str(src))
+    meta = _checkpoint_meta(src)
+    try: return _restore(learn, meta, load_file(str(src)))
+    except (SafetensorError, OSError, KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+        why = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}" if str(e) else type(e).__name__
+        raise PetsError(f"{src} does not fit this run ({why}): start it again with --overwrite.") from None
+
+def _restore(learn:Learner, meta:dict, tensors:dict) -> dict:
+    "`load_checkpoint`'s work: the weights, the optimizer and the random states into `learn`; the position."
     learn.model.load_state_dict({k.removeprefix('model.'): v for k, v in tensors.items() if k.startswith('model.')})
     if learn.opt is None: learn.create_opt()
     params = [p for p, *_ in learn.opt.all_params()]

@@ -103,12 +103,16 @@ def test_the_command_says_it_in_one_line(pets, tmp_path):
 # Settings in range that cannot work together: refused on the sample, with advice, before anything is written
 
 def _run_folder(tmp_path, sample, version=__version__, **settings) -> Path:
-    "A run folder to resume: config.json with the settings `pets train` records, and a checkpoint file."
+    "A run folder to resume: config.json with the settings `pets train` records, and a checkpoint's header."
     run = tmp_path/'run'; run.mkdir()
     recorded = vars(TrainSettings(data=str(sample), out=str(run), freeze_epochs=4))
     (run/'config.json').write_text(json.dumps(dict(settings={**recorded, **settings},
                                                    versions=dict(pets_classifier=version))))
-    (run/CHECKPOINT).write_bytes(b'not read: refused before')
+    from safetensors.torch import save_file
+    import torch
+    save_file({'rng.torch': torch.zeros(1)}, str(run/CHECKPOINT),  # a checkpoint's header, read before the refusal
+              metadata={'pets_checkpoint': json.dumps(dict(position=dict(stage='frozen', epoch=1, n_epoch=4), rng={},
+                                                           hypers=[], opt_scalars=[]))})
     return run
 
 COMBINATIONS = {

@@ -1,5 +1,5 @@
 "Bad input, interruptions and untrusted files (issue 5): every bad file is made here, with PIL or by hand."
-import csv, json, pickle, shutil, signal, subprocess, time
+import csv, json, os, pickle, shutil, signal, subprocess, time
 from pathlib import Path
 from PIL import Image
 import pytest
@@ -23,13 +23,16 @@ def _bad_folder(sample:Path, dest:Path) -> dict:
     Image.new('1', (14000, 14000)).save(dest/'Bengal_89.png')  # 196 M pixels: PIL's decompression-bomb limit
     src.save(dest/'holiday.jpg')
     src.save(dest/'Persian_1.jpg')
+    os.mkfifo(dest/'Bengal_88.jpg')  # a named pipe: whoever opens it waits for a writer, for ever
+    (dest/'Bengal_87.jpg').symlink_to(dest/'gone.jpg')  # a link to nothing
     return {'Bengal_90.jpg': ('disguised format', 'convert'), 'Bengal_91.jpg': ('disguised format', 'convert'),
             'Bengal_92.jpg': ('grayscale', 'convert'), 'Bengal_93.jpg': ('CMYK', 'convert'),
             'Bengal_94.png': ('palette', 'convert'), 'Bengal_95.jpg': ('unreadable or truncated', 'skip'),
             'Bengal_96.jpg': ('empty file', 'skip'), 'Bengal_97.jpg': ('not an image', 'skip'),
             'Bengal_98.jpg': ('tiny', 'skip'), 'Bengal_99.jpg': ('duplicate', 'skip'),
             'Bengal_89.png': ('decompression bomb', 'skip'), 'holiday.jpg': ('name does not match the pattern', 'skip'),
-            'Persian_1.jpg': ('too few images in class', 'skip')}
+            'Persian_1.jpg': ('too few images in class', 'skip'), 'Bengal_88.jpg': ('named pipe', 'skip'),
+            'Bengal_87.jpg': ('broken link', 'skip')}
 
 @pytest.fixture(scope='module')
 def bad(sample, tmp_path_factory):
