@@ -206,29 +206,19 @@ def test_model_files_cut_short(cmd, run, sample, tmp_path, after_reading):
         assert one_line(pets(*commands(run, sample, folder)['model.json'][cmd]), name) == 'refused'
     case()
 
-def test_model_json_cut_at_every_byte(run):
-    "Every command reads model.json with `read_model_meta`: cut at each of its bytes, it is one clear error."
+@pytest.mark.parametrize('name,reader,size', [('model.json', 'read_model_meta', 500),
+                                              ('config.json', 'read_config', 1000)])
+def test_run_json_cut_at_every_byte(run, name, reader, size):
+    "model.json (every command) and config.json (report, app, --resume, --config), cut at each byte: one clear error."
     from pets_classifier.core import PetsError
-    from pets_classifier.record import read_model_meta
-    whole = (run/'model.json').read_bytes()
-    folder = run.parent/'every-byte'; folder.mkdir(exist_ok=True)
+    from pets_classifier import record
+    whole = (run/name).read_bytes()
+    folder = run.parent/f'every-byte-{name}'; folder.mkdir(exist_ok=True)
     for cut in range(len(whole)):
-        (folder/'model.json').write_bytes(whole[:cut])
-        with pytest.raises(PetsError, match='model.json') as e: read_model_meta(folder)
+        (folder/name).write_bytes(whole[:cut])
+        with pytest.raises(PetsError, match=name) as e: getattr(record, reader)(folder)
         assert '\n' not in str(e.value)
-    assert len(whole) > 500
-
-def test_config_json_cut_at_every_byte(run):
-    "config.json, read by `read_config` for report, app, train --resume and --config: each cut is one clear error."
-    from pets_classifier.core import PetsError
-    from pets_classifier.record import read_config
-    whole = (run/'config.json').read_bytes()
-    folder = run.parent/'every-byte-config'; folder.mkdir(exist_ok=True)
-    for cut in range(len(whole)):
-        (folder/'config.json').write_bytes(whole[:cut])
-        with pytest.raises(PetsError, match='config.json') as e: read_config(folder)
-        assert '\n' not in str(e.value)
-    assert len(whole) > 1000
+    assert len(whole) > size
 
 @pytest.mark.parametrize('cmd', CONFIG_CMDS)
 def test_damaged_config_json(cmd, run, sample, tmp_path, after_reading):
