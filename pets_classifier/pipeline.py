@@ -417,6 +417,7 @@ def train_run(settings:TrainSettings # what to train, and where to write it (`pe
     with progress_bars(not s.quiet and interactive()), _stopped_by_signals() as stop:
         if not s.quiet and first and not resume: print(f"backbone {s.arch} ({arch_why})")
         learn, checked, s = _learner(s, processes, first, timer, stop)
+        if first and not resume: _room_first(learn, s, out)  # before the first epoch, not after it
         try:
             with _kept_as_it_was(out, new=first and not resume):  # before training: a refusal leaves it as it was
                 if resume and first: trim_metrics(out, **_at(resume))  # rows past the checkpoint: trained again
@@ -469,6 +470,14 @@ def _room_needed(learn, s:TrainSettings) -> int:
     training = features + weights + 2 * checkpoint  # the next checkpoint is written before the last one goes
     end = checkpoint + 2 * weights + (weights if s.export_pkl else 0)  # and the model, until the run is whole
     return max(training, end) + 20_000_000  # figures, tables, report, metrics: a few MB
+
+def _room_first(learn, s:TrainSettings, out:Path):
+    "Refuse a new run, before it trains, whose folder will need more room than the disk holding `out` has."
+    need, free = _room_needed(learn, s), free_bytes(out)
+    if free is not None and free < need:
+        raise PetsError(f"{out} is on a disk with {size_text(free)} free and this run needs about {size_text(need)} "
+                        "there (the features file, two checkpoints and the model at once): nothing was trained. Make "
+                        "room, or choose an --out on a disk with room.")
 
 def _no_room(e:NoSpace, learn, s:TrainSettings, out:Path) -> str:
     "The one line for a full disk in a run: what and where, the room the run needs, and how to go on."

@@ -301,6 +301,7 @@ def trim_metrics(run:Path|str, stage:str, epoch:int # where the checkpoint stand
     for r in rows[1:]:
         if len(r) != len(head): break  # half a row: the disk was full, or the process stopped, while writing it
         if r[0] == stage: n += 1
+        elif n: break  # a later stage's row: written after the checkpoint
         if n > epoch: break
         kept.append(r)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')

@@ -1,5 +1,5 @@
 "Shared fixtures: a synthetic sample, an offline environment, and one model trained by the `pets` command."
-import os, socket, subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 from types import SimpleNamespace
 import pytest
@@ -65,6 +65,22 @@ def trained(pets, sample, tmp_path_factory):
                '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3, '--lr-find-iters', 12, '--out', out, check=0)
     return out, res
 
-def free_port() -> int:
-    "A TCP port on 127.0.0.1 that nothing listens on right now."
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+# `pets ARGS...` in a process that sends itself SIGNAL right after its first checkpoint is written: at a known point of
+# the run, however fast or slow the machine, rather than when a test polling from outside happens to see the file.
+SIGNAL_AFTER_CHECKPOINT = """
+import os, signal, sys
+import pets_classifier.train as train
+from pets_classifier.cli import main
+save, sig, sent = train.save_checkpoint, getattr(signal, sys.argv[1]), []
+def save_then_signal(*args, **kwargs):
+    dest = save(*args, **kwargs)
+    if not sent: sent.append(dest); os.kill(os.getpid(), sig)
+    return dest
+train.save_checkpoint = save_then_signal
+sys.exit(main(sys.argv[2:]))
+"""
+
+def signalled_after_checkpoint(signame:str, *args, env=None) -> subprocess.CompletedProcess:
+    "Run `pets ARGS...` sending itself `signame` ('SIGINT', 'SIGTERM') once its first checkpoint is on disk."
+    return subprocess.run([sys.executable, '-c', SIGNAL_AFTER_CHECKPOINT, signame, *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=900)

@@ -449,44 +449,28 @@ def on_small_disk(env, sample, size:str, keep:Path) -> tuple|None:
     return int(Path(f'{log}.rc').read_text()), Path(f'{log}.out').read_text(), Path(f'{log}.err').read_text()
 
 @pytest.mark.slow
-def test_full_disk_ends_in_one_line_and_resumes_elsewhere(pets, env, sample, tmp_path):
-    """A disk that fills in stage 2: one line (what, where, how much room the run needs), the last checkpoint kept;
-    the folder moved to a disk with room, --resume finishes it, its metrics numbered on from the checkpoint."""
-    import csv, re
-    moved = tmp_path/'moved'
-    res = on_small_disk(env, sample, '110000000', moved)  # stage 1's weights, a checkpoint: the next has no room
+def test_small_disk_refused_before_training(env, sample, tmp_path):
+    """A disk with less room than the run's own estimate: refused before the first epoch, in one line, leaving no
+    folder; on a disk of the size it said, the whole run finishes (the estimate is enough)."""
+    import re
+    res = on_small_disk(env, sample, '20000000', tmp_path/'kept')  # 20 MB: less than the model and two checkpoints
     if res is None: pytest.skip('no tmpfs can be mounted here (unshare --user --mount refused)')
     status, _, err = res
     assert status == 2 and err.count('\n') == 1 and 'Traceback' not in err, err
-    assert re.match(r"pets: error: No space left on the disk for the checkpoint \(.*/run/checkpoint.safetensors\): "
-                    r"[\d.]+ MB free there and the checkpoint needs [\d.]+ MB\. This run needs about [\d.]+ MB in "
-                    r".*/run; its last checkpoint \(unfrozen stage, epoch 1 of 2\) is kept: move .*/run to a disk "
-                    r"with room and go on with: pets train --resume NEW_PLACE\n$", err), err
-    assert not list(moved.glob('*.tmp')) and (moved/'checkpoint.safetensors').is_file()
-    res = pets('train', '--resume', moved, check=0)
-    assert 'Traceback' not in res.stderr and (moved/'model.json').is_file()
-    assert not (moved/'checkpoint.safetensors').exists()
-    rows = list(csv.DictReader(open(moved/'metrics.csv')))
-    assert [(r['stage'], r['epoch']) for r in rows] == [('frozen', '0'), ('unfrozen', '1'), ('unfrozen', '2')], rows
-    need = float(re.search(r'This run needs about ([\d.]+) MB', err).group(1))
-    # the room said is enough: the whole run, on a disk of that size, finishes
+    said = re.match(r"pets: error: .*/run is on a disk with [\d.]+ MB free and this run needs about ([\d.]+) MB there "
+                    r"\(.*\): nothing was trained\. Make room, or choose an --out on a disk with room\.\n$", err)
+    assert said, err
+    assert not (tmp_path/'kept').exists()  # no folder left behind
+    need = float(said.group(1))
     status, out, err = on_small_disk(env, sample, str(int(need * 1e6)), tmp_path/'whole')  # bytes: 'm' is MiB
     assert status == 0 and 'model and run record in' in out, err
 
 @pytest.mark.slow
-def test_disk_full_before_any_checkpoint(env, sample, tmp_path):
-    "Full while the record is first written (a figure, cut short by the kernel's ENOSPC): one line, no folder left."
-    res = on_small_disk(env, sample, '100000', tmp_path/'kept')
-    if res is None: pytest.skip('no tmpfs can be mounted here (unshare --user --mount refused)')
-    status, _, err = res
-    assert status == 2 and err.count('\n') == 1 and 'Traceback' not in err, err
-    assert err.startswith('pets: error: No space left on the disk for ') and 'it has no checkpoint to go on from' in err
-    assert not (tmp_path/'kept').exists()  # the run made its folder; it is removed, as after any refusal
-
-@pytest.mark.slow
-def test_full_disk_injected_when_no_tmpfs(sample, tmp_path, monkeypatch, env):
-    """Where no tmpfs can be mounted: safetensors' own error at the second checkpoint, as a full disk raises it; the
-    same line, and the run resumes (in process)."""
+def test_full_disk_mid_run_ends_in_one_line_and_resumes_elsewhere(sample, tmp_path, monkeypatch, env):
+    """A disk that fills during the run (another program wrote to it): safetensors' own error at the second checkpoint,
+    as a full disk raises it. One line (what, where, the room the run needs), the last checkpoint kept; the folder
+    moved to a disk with room, --resume finishes it there, its metrics numbered on from the checkpoint."""
+    import csv
     from safetensors import SafetensorError
     import pets_classifier.train as train
     for k in ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE'): monkeypatch.setenv(k, env[k])
@@ -497,29 +481,27 @@ def test_full_disk_injected_when_no_tmpfs(sample, tmp_path, monkeypatch, env):
             raise SafetensorError('Error while serializing: I/O error: No space left on device (os error 28)')
         return real(tensors, path, metadata=metadata)
     monkeypatch.setattr(train, 'save_file', fills_up)  # checkpoint, stage-1's weights, checkpoint: the third fails
-    out = tmp_path/'run'
+    out, moved = tmp_path/'run', tmp_path/'moved'
     status, _, err = pets('train', '--data', sample, *SMALL_RUN, '--quiet', '--out', out)
     assert status == 2 and err.count('\n') == 1, err
     assert "No space left on the disk for the checkpoint" in err and '(frozen stage, epoch 1 of 1) is kept' in err, err
+    assert 'This run needs about' in err and not list(out.glob('*.tmp'))
     monkeypatch.setattr(train, 'save_file', real)
-    status, _, err = pets('train', '--resume', out, '--quiet')
-    assert status == 0 and (out/'model.json').is_file(), err
+    shutil.move(out, moved)
+    status, _, err = pets('train', '--resume', moved, '--quiet')
+    assert status == 0 and (moved/'model.json').is_file() and not (moved/'checkpoint.safetensors').exists(), err
+    rows = list(csv.DictReader(open(moved/'metrics.csv')))
+    assert [(r['stage'], r['epoch']) for r in rows] == [('frozen', '0'), ('unfrozen', '1'), ('unfrozen', '2')], rows
 
 # --- SIGTERM, from outside, as a scheduler sends it ---
 
 @pytest.mark.slow
 def test_sigterm_leaves_a_resumable_run(pets, env, sample, tmp_path):
-    import subprocess, time
-    from conftest import PETS
+    from conftest import signalled_after_checkpoint
     out = tmp_path/'run'
-    proc = subprocess.Popen([PETS, 'train', '--data', str(sample), *map(str, SMALL_RUN), '--out', str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None and not (out/'checkpoint.safetensors').exists():
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 143, err[-2000:]
+    res = signalled_after_checkpoint('SIGTERM', 'train', '--data', sample, *SMALL_RUN, '--out', out, env=env)
+    err = res.stderr
+    assert res.returncode == 143, err[-2000:]
     assert err.rstrip().endswith(f'continue with: pets train --resume {out}\npets: stopped by SIGTERM'), err[-2000:]
     assert 'Traceback' not in err and (out/'report.html').is_file()
     pets('train', '--resume', out, check=0)
