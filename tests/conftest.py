@@ -65,6 +65,16 @@ def trained(pets, sample, tmp_path_factory):
                '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3, '--lr-find-iters', 12, '--out', out, check=0)
     return out, res
 
+def served_url(proc:subprocess.Popen, log:Path, pattern:str) -> str:
+    """The address a server started as `proc` prints to `log` (the first group of `pattern`): each server picks its own
+    free port and says which, so no port is chosen here and then lost to another program. Fails if it exits first."""
+    import re, time
+    for _ in range(3600):  # a guard against a hang (15 minutes), not a limit on how fast the machine is
+        if found := re.search(pattern, log.read_text()): return found.group(1)
+        assert proc.poll() is None, f"the server exited {proc.returncode}:\n{log.read_text()[-3000:]}"
+        time.sleep(0.25)
+    raise AssertionError(f"the server said no address in 15 minutes:\n{log.read_text()[-3000:]}")
+
 # `pets ARGS...` in a process that sends itself SIGNAL right after its first checkpoint is written: at a known point of
 # the run, however fast or slow the machine, rather than when a test polling from outside happens to see the file.
 SIGNAL_AFTER_CHECKPOINT = """

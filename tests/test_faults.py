@@ -32,7 +32,7 @@ def pets(*args) -> tuple:
     "`pets ARGS` in process: (status, stdout, stderr); status 'reached' when it got past reading its files."
     from pets_classifier.cli import main
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), within(120):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), within(900):  # a hang, not a slow machine
         try: status = main(list(map(str, args)))
         except Reached: status = 'reached'
     return status, out.getvalue(), err.getvalue()
@@ -464,6 +464,18 @@ def test_small_disk_refused_before_training(env, sample, tmp_path):
     need = float(said.group(1))
     status, out, err = on_small_disk(env, sample, str(int(need * 1e6)), tmp_path/'whole')  # bytes: 'm' is MiB
     assert status == 0 and 'model and run record in' in out, err
+
+def test_small_disk_refused_where_no_tmpfs(sample, tmp_path, monkeypatch, env):
+    "Everywhere, in the fast tier: the free space patched to 5 MB, `pets train` is one line, nothing fitted, no folder."
+    from fastai.learner import Learner
+    for k in ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE'): monkeypatch.setenv(k, env[k])
+    monkeypatch.setattr(shutil, 'disk_usage', lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 5 * 10**6, 5 * 10**6))
+    fits = []
+    monkeypatch.setattr(Learner, 'fit', lambda self, *args, **kwargs: fits.append(args))  # lr_find, stage 1, stage 2
+    status, _, err = pets('train', '--data', sample, *SMALL_RUN, '--quiet', '--out', tmp_path/'run')
+    assert status == 2 and err.count('\n') == 1 and 'Traceback' not in err, err
+    assert '5.0 MB free and this run needs about' in err and 'nothing was trained' in err, err
+    assert not fits and not (tmp_path/'run').exists()
 
 @pytest.mark.slow
 def test_full_disk_mid_run_ends_in_one_line_and_resumes_elsewhere(sample, tmp_path, monkeypatch, env):

@@ -1,8 +1,8 @@
 "The lesson as a student opens it: the README's command starts JupyterLab on the lesson notebook."
-import json, re, subprocess, sys, time, urllib.error, urllib.request
+import json, re, subprocess, sys, urllib.error, urllib.request
 from pathlib import Path
 import pytest
-from conftest import free_port
+from conftest import served_url
 
 ROOT = Path(__file__).resolve().parent.parent
 JUPYTER = str(Path(sys.executable).parent/'jupyter')
@@ -32,22 +32,16 @@ def _get(url:str) -> tuple:
 @pytest.mark.slow
 def test_jupyterlab_serves_the_lesson_headless(tmp_path):
     "What the README command does, without a browser: JupyterLab on the lesson, fetched over HTTP."
-    port = free_port()
     cmd = lesson_command().rsplit('&& ', 1)[1].split()  # `jupyter lab --allow-root nbs/lessons/01_pets.ipynb`
     log = open(tmp_path/'jupyter.log', 'w')  # a file, not a pipe: a chatty server never blocks on it
-    server = subprocess.Popen([JUPYTER, *cmd[1:], '--no-browser', f'--port={port}', '--ip=127.0.0.1',
+    server = subprocess.Popen([JUPYTER, *cmd[1:], '--no-browser', '--port=0', '--ip=127.0.0.1',
                                '--IdentityProvider.token=', '--ServerApp.password=',
                                '--ServerApp.disable_check_xsrf=True'],
                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                               env={'HOME': str(tmp_path), 'PATH': str(Path(sys.executable).parent),
                                    'JUPYTER_CONFIG_DIR': str(tmp_path/'cfg')})
-    base = f'http://127.0.0.1:{port}'
     try:
-        for _ in range(240):  # until the server answers at all
-            try: _get(f'{base}/api/status'); break
-            except urllib.error.HTTPError: break
-            except OSError: time.sleep(0.5)
-        else: raise AssertionError('JupyterLab did not answer in 120 s')
+        base = served_url(server, tmp_path/'jupyter.log', r'(http://127\.0\.0\.1:\d+)/lab')  # port 0: its own choice
         name = Path(LESSON).name  # given a notebook, JupyterLab serves the notebook's folder
         status, body = _get(f'{base}/api/contents/{name}')
         nb = json.loads(body)

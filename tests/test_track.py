@@ -1,9 +1,9 @@
 """Runs you can compare (issue 29): `pets train --track mlflow tensorboard`, read back with the libraries' own readers
 (MLflow's `MlflowClient`, TensorBoard's `EventAccumulator`), the MLflow UI in a browser, and `pets runs`."""
-import json, os, shutil, subprocess, sys, time, urllib.request
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
-from conftest import PETS, free_port
+from conftest import PETS, served_url
 from pets_classifier.core import TrainSettings
 from pets_classifier.record import CONFIG, write_config, write_model_meta
 
@@ -77,22 +77,18 @@ def test_mlflow_ui_shows_the_run_and_its_accuracy(tracked, tmp_path):
     "`mlflow ui` on the run's store, in headless Chromium: the run's page names it and shows its accuracy."
     from playwright.sync_api import sync_playwright
     out, config, _ = tracked
-    where, port = config['tracking']['mlflow'], free_port()
+    where, log = config['tracking']['mlflow'], tmp_path/'mlflow.log'
     server = subprocess.Popen([str(Path(sys.executable).parent/'mlflow'), 'ui', '--backend-store-uri',
-                               where['tracking_uri'], '--host', '127.0.0.1', '--port', str(port), '--workers', '1'],
-                              stdout=open(tmp_path/'mlflow.log', 'w'), stderr=subprocess.STDOUT, cwd=tmp_path,
+                               where['tracking_uri'], '--host', '127.0.0.1', '--port', '0', '--workers', '1'],
+                              stdout=open(log, 'w'), stderr=subprocess.STDOUT, cwd=tmp_path,
                               env={**os.environ, 'MLFLOW_DISABLE_TELEMETRY': 'true'})  # as the README runs it
     try:
-        for _ in range(600):  # seconds on a busy machine
-            try: urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=5).read(); break
-            except OSError:
-                assert server.poll() is None, (tmp_path/'mlflow.log').read_text()[-3000:]
-                time.sleep(1)
-        url = f"http://127.0.0.1:{port}/#/experiments/{where['experiment_id']}/runs/{where['run_id']}"
+        base = served_url(server, log, r'Uvicorn running on (http://127\.0\.0\.1:\d+)')  # port 0: uvicorn's choice
+        url = f"{base}/#/experiments/{where['experiment_id']}/runs/{where['run_id']}"
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path='/usr/bin/chromium', args=['--no-sandbox'])
             page, outside = browser.new_page(), []
-            page.on('request', lambda r: outside.append(r.url) if not r.url.startswith(f'http://127.0.0.1:{port}')
+            page.on('request', lambda r: outside.append(r.url) if not r.url.startswith(base)
                     and not r.url.startswith('data:') else None)
             page.goto(url)
             page.get_by_text('top5_accuracy').first.wait_for(timeout=120_000)  # the metrics table has loaded
