@@ -112,7 +112,8 @@ def check_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name',
                  n_workers:int=None, # threads decoding images (default: one per core; 0: none, in this thread)
                  progress:bool=False, # a progress bar in a terminal or notebook, else lines with the time left
                  files:list=None, # the images under `path`, if `image_listing` listed them already
-                 odd:list=None # and the (entry, why) it passed over
+                 odd:list=None, # and the (entry, why) it passed over
+                 labels:list=None # each of `files`' label, when they come labelled (a CSV file): no pattern then
                 ) -> CheckReport:
     "Inspect every image under `path`; the report says which files training will use, convert or skip."
     min_per_class, min_size = ONE_OR_MORE.check('min_per_class', min_per_class), PIXELS.check('min_size', min_size)
@@ -124,7 +125,7 @@ def check_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name',
     if not files and odd:
         raise PetsError(f"No image files under {path} can be read: the {len(odd)} entries with an image's name are not "
                         f"regular files ({', '.join(f'{o.file.name}: {o.problem}' for o in odd[:3])}).")
-    files, labels, _ = read_labels(path, pattern, label_from, files=files)  # the files and labels training sees
+    if labels is None: files, labels, _ = read_labels(path, pattern, label_from, files=files)  # as training sees them
     findings = odd + [Finding(f, 'name does not match the pattern', 'skip', f'pattern {pattern}')
                       for f, l in zip(files, labels) if l is None]
     labelled = [f for f, l in zip(files, labels) if l is not None]

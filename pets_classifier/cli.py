@@ -74,6 +74,9 @@ def _common(p):
 # %% ../nbs/06_cli.ipynb #5cb39201
 def _default(value) -> str: return '' if value in (None, ()) or isinstance(value, bool) else f" (default: {value})"
 
+_METAVARS = dict(resume='RUN', features_memory='GB', track_dir='DIR', csv='FILE.csv', fn_col='COL', label_col='COL',
+                 valid_col='COL')  # what an option's value is, in its help
+
 def _add_setting(g, name:str):
     "Add the option of the `TrainSettings` field `name` to the argument group `g`, as given or not at all (SUPPRESS)."
     kind, default, help = TrainSettings.kinds()[name], TrainSettings.defaults()[name], TrainSettings.help()[name]
@@ -82,7 +85,7 @@ def _add_setting(g, name:str):
     elif isinstance(kind, Choice): kw['choices'] = kind.options
     elif isinstance(kind, Choices): kw.update(choices=kind.options, nargs='+', metavar='NAME')  # several: --track a b
     else: kw['type'] = kind
-    if name in (named := dict(resume='RUN', features_memory='GB', track_dir='DIR')): kw['metavar'] = named[name]
+    if name in (named := _METAVARS): kw['metavar'] = named[name]
     g.add_argument(TrainSettings.option(name), **kw)
 
 def _train_options(sub):
@@ -384,6 +387,8 @@ def check_cmd(args):
     if args.run and not args.labels: raise PetsError("--run is for --labels: pets check --labels --run RUN.")
     settings = _label_settings(args) if args.labels else None
     data = settings.data if settings else args.data
+    if not data and args.run:
+        raise PetsError(f"{Path(args.run)/'config.json'} names no photos: its settings have no 'data' folder.")
     if not data: raise PetsError("pets check needs --data DIR (or --labels --run RUN).")
     if args.csv: writable(args.csv, '--csv', file=True)
     checked = check_images(data, settings.pattern if settings else args.pattern,

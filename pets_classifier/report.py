@@ -135,7 +135,7 @@ def _img(png:Path) -> str:
 def _summary(run:Path) -> str:
     "Headline lines: model, data, result."
     cfg = read_config(run) if (run/CONFIG).exists() else {}  # a damaged one is one line, not a half page
-    rows = {k: cfg[k] for k in ('arch', 'n_train', 'n_valid', 'device', 'started') if k in cfg}
+    rows = {k: cfg[k] for k in ('arch', 'n_train', 'n_valid', 'n_test', 'device', 'started') if k in cfg}
     if cfg.get('vocab'): rows['classes'] = len(cfg['vocab'])
     results = dict(cfg.get('results', {}))
     if cal := results.pop('calibration', None):  # one row each: temperature, ECE before and after, the unknown rule
@@ -143,6 +143,8 @@ def _summary(run:Path) -> str:
         results.update(temperature=cal.get('temperature'), ece_before_calibration=cal.get('ece_before'),
                        ece_after_calibration=cal.get('ece_after'),
                        unknown_rule=f"{rule} < {thresholds[rule]:.4g}" if rule in thresholds else 'none')
+    if test := results.pop('test', None):  # a given split's test photos, apart from validation: test_accuracy, ...
+        results.update({f"test_{k}": v for k, v in test.items() if k != 'n_images'})
     rows.update({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in results.items()})
     settings = vars(cfg['settings']) if 'settings' in cfg else {}
     return (pd.Series(rows, dtype=object).to_frame('').to_html(header=False) +
