@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .core import (PetsError, Terminated, PETS_PATTERN, PRECISIONS, TrainSettings, Range, Regex,
     Choice, Choices, PATH, FOLDER, HOST, NAME, SIZE, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
-from .record import writable, not_inside
+from .record import writable, not_inside, CONFIG
 _all_ = ['PRECISIONS']  # from `pets_classifier.core`; importable from here as before
 
 # %% ../nbs/06_cli.ipynb #c21f205b
@@ -388,7 +388,7 @@ def check_cmd(args):
     settings = _label_settings(args) if args.labels else None
     data = settings.data if settings else args.data
     if not data and args.run:
-        raise PetsError(f"{Path(args.run)/'config.json'} names no photos: its settings have no 'data' folder.")
+        raise PetsError(f"{Path(args.run)/CONFIG} names no photos: its settings have no 'data' folder.")
     if not data: raise PetsError("pets check needs --data DIR (or --labels --run RUN).")
     if args.csv: writable(args.csv, '--csv', file=True)
     checked = check_images(data, settings.pattern if settings else args.pattern,

@@ -4,13 +4,14 @@
 
 # %% auto #0
 __all__ = ['BREEDS', 'SAMPLE_MARKER', 'pets_folder', 'pets_images', 'breed_style', 'sample_image', 'make_sample_pets',
-           'is_sample', 'lesson_images', 'LabelledImages', 'name_regex', 'name_labeller', 'image_listing',
-           'list_images', 'split_folders', 'read_labels', 'label_images', 'check_given', 'csv_labels', 'FastAugment',
-           'stratified_split', 'too_small_to_validate', 'pets_splitter', 'pets_block', 'valid_resize', 'valid_item_tfm',
-           'default_workers', 'pets_dataloaders', 'check_split', 'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
+           'is_sample', 'real_sample', 'offline_sample', 'lesson_images', 'LabelledImages', 'name_regex',
+           'name_labeller', 'image_listing', 'list_images', 'split_folders', 'read_labels', 'label_images',
+           'check_given', 'csv_labels', 'FastAugment', 'stratified_split', 'too_small_to_validate', 'pets_splitter',
+           'pets_block', 'valid_resize', 'valid_item_tfm', 'default_workers', 'pets_dataloaders', 'check_split',
+           'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
-import dataclasses, os, re, tempfile, urllib.error
+import dataclasses, importlib.resources, os, re, tempfile, urllib.error
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,10 +118,23 @@ def is_sample(images:Path) -> bool:
     return (Path(images).parent/SAMPLE_MARKER).exists()
 
 # %% ../nbs/00_data.ipynb #c60e4338
+def real_sample() -> Path:
+    "The `images` folder of the real photos that ship with the package: 5 of each breed (CC BY-SA 4.0)."
+    images = Path(str(importlib.resources.files('pets_classifier')))/'sample'/'images'
+    if not images.is_dir(): raise PetsError(f"The sample photos are missing from {images}: reinstall pets-classifier.")
+    return images
+
+def offline_sample(e:PetsError # why Oxford-IIIT Pet could not be had
+                  ) -> Path:
+    "`real_sample()`, saying in a line why (the first of `e`'s) and what it is."
+    print(f"{str(e).splitlines()[0]}\nTraining on the real sample that ships with pets_classifier instead: 5 photos of "
+          "each of the 37 breeds (Oxford-IIIT Pet, CC BY-SA 4.0); --data DIR for your own photos.")
+    return real_sample()
+
 def lesson_images(sample:bool=None, # True: synthetic sample; None: sample under nbdev-test or PETS_SAMPLE=1
                   **sample_kw # passed to `make_sample_pets`
                  ) -> Path:
-    "Images for the lesson: Oxford-IIIT Pet (or `$PETS_DATA`), or the synthetic sample when testing or offline."
+    "Images for the lesson: Oxford-IIIT Pet (or `$PETS_DATA`), the real sample offline, the synthetic one in tests."
     if sample is None: sample = bool(os.environ.get('IN_TEST') or os.environ.get('PETS_SAMPLE'))
     if not sample and os.environ.get('PETS_DATA'):
         data = Path(os.environ['PETS_DATA']).expanduser()
@@ -128,7 +142,7 @@ def lesson_images(sample:bool=None, # True: synthetic sample; None: sample under
         return data
     if not sample:
         try: return pets_images()
-        except PetsError as e: print(f"{e}\nUsing the synthetic sample instead.")
+        except PetsError as e: return offline_sample(e)
     return make_sample_pets(**sample_kw)
 
 # %% ../nbs/00_data.ipynb #7b1134db

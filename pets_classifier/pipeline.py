@@ -19,7 +19,7 @@ from pets_classifier.record import (CONFIG, CHECK, METRICS, CHECKPOINT, read_con
     write_split, clear_run, writable, not_inside, check_run_folder, writing, NoSpace, size_text, trim_metrics,
     free_bytes)
 from .data import (pets_images, image_listing, label_images, csv_labels, pets_dataloaders, check_split,
-    default_workers, LabelledImages)
+    default_workers, LabelledImages, offline_sample)
 from .check import check_images
 from .models import resolve_arch, resolve_precision, weights_at_hand
 from .train import (pets_learner, find_lr, head_features, head_only, two_stage, drop_features,
@@ -191,7 +191,7 @@ def _prepare(s:TrainSettings, device:torch.device, processes:int=1, show_check:b
     state = distributed_state(cpu=device.type == 'cpu')  # several processes: only the first downloads
     set_seed(s.seed, reproducible=True)
     with state.main_process_first() if state else contextlib.nullcontext():
-        data = Path(s.data).expanduser().absolute() if s.data else pets_images()
+        data = Path(s.data).expanduser().absolute() if s.data else _oxford_or_sample()
     s = s.replace(data=str(data), workers=default_workers() if s.workers is None else s.workers,
                   lr_find_iters=_lr_find_iters(s))
     main, (files, odd) = state is None or state.is_main_process, image_listing(data)  # the folder, listed once
@@ -208,6 +208,11 @@ def _prepare(s:TrainSettings, device:torch.device, processes:int=1, show_check:b
                            seed=s.seed, valid_pct=s.valid_pct, verbose=not s.quiet, device=device,
                            stratify=s.stratify)  # --bs: one step
     return dls, imgs, checked, s
+
+def _oxford_or_sample() -> Path:
+    "Oxford-IIIT Pet, downloaded by fastai; without a network, the real sample that ships with the package, said so."
+    try: return pets_images()
+    except PetsError as e: return offline_sample(e)
 
 def _labelled(s:TrainSettings, data:Path, files:list, skip:list=None) -> LabelledImages:
     "The run's photos, labels and any split given with them: from --csv, else from names or class folders."
