@@ -395,6 +395,7 @@ def check_cmd(args):
                            settings.label_from if settings else args.label_from, min_per_class=args.min_per_class,
                            progress=not args.quiet)
     print(checked.summary(n_named=args.show))
+    if not args.quiet: print(checked.bars())
     if args.csv:
         from pets_classifier.record import writing
         dest = Path(args.csv).expanduser()

@@ -2,6 +2,7 @@
 import json, shutil
 from pathlib import Path
 import pandas as pd, pytest
+from PIL import Image
 
 QUICK = ('--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3,
          '--lr-find-iters', 12)
@@ -126,3 +127,15 @@ def test_default_split_is_stratified(trained):
     split = _split(trained[0])
     assert split.label[split.split == 'valid'].nunique() == 4
     assert split.why.str.startswith('stratified').all()
+
+def test_check_shows_photos_per_class(pets_in_process, sample, tmp_path):
+    "`pets check`: the photos per class as bars, and one line on the balance; a class made large is called imbalanced."
+    res = pets_in_process('check', '--data', sample, check=0)
+    assert 'Photos per class: 8 to 8 (median 8) over 4 classes, balanced.' in res.stdout
+    assert res.stdout.count(' 8 ' + '#' * 40) == 4
+    d = Path(shutil.copytree(sample, tmp_path/'photos'))
+    for f in list(d.glob('Abyssinian_*.jpg')):  # 2 mirror images of each (new bytes, not duplicates): 24 Abyssinian
+        for k, way in enumerate((Image.FLIP_LEFT_RIGHT, Image.FLIP_TOP_BOTTOM)):
+            Image.open(f).transpose(way).save(d/f.name.replace('_', f'_{k + 1}0'))
+    res = pets_in_process('check', '--data', d, check=0)
+    assert 'imbalanced: Abyssinian has 3.0x the photos of' in res.stdout
