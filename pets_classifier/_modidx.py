@@ -188,6 +188,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'pets_classifier.data.check_given': ('data.html#check_given', 'pets_classifier/data.py'),
                                       'pets_classifier.data.check_split': ('data.html#check_split', 'pets_classifier/data.py'),
                                       'pets_classifier.data.csv_labels': ('data.html#csv_labels', 'pets_classifier/data.py'),
+                                      'pets_classifier.data.csv_path': ('data.html#csv_path', 'pets_classifier/data.py'),
                                       'pets_classifier.data.default_workers': ('data.html#default_workers', 'pets_classifier/data.py'),
                                       'pets_classifier.data.image_listing': ('data.html#image_listing', 'pets_classifier/data.py'),
                                       'pets_classifier.data.is_sample': ('data.html#is_sample', 'pets_classifier/data.py'),

@@ -6,9 +6,9 @@
 __all__ = ['BREEDS', 'SAMPLE_MARKER', 'pets_folder', 'pets_images', 'breed_style', 'sample_image', 'make_sample_pets',
            'is_sample', 'real_sample', 'offline_sample', 'lesson_images', 'LabelledImages', 'name_regex',
            'name_labeller', 'image_listing', 'list_images', 'split_folders', 'read_labels', 'label_images',
-           'check_given', 'csv_labels', 'FastAugment', 'stratified_split', 'too_small_to_validate', 'pets_splitter',
-           'pets_block', 'valid_resize', 'valid_item_tfm', 'default_workers', 'pets_dataloaders', 'check_split',
-           'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
+           'check_given', 'csv_path', 'csv_labels', 'FastAugment', 'stratified_split', 'too_small_to_validate',
+           'pets_splitter', 'pets_block', 'valid_resize', 'valid_item_tfm', 'default_workers', 'pets_dataloaders',
+           'check_split', 'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
 import dataclasses, importlib.resources, os, re, tempfile, urllib.error
@@ -304,12 +304,19 @@ class _Lookup:
     def __init__(self, labels:dict): self.labels = labels
     def __call__(self, f): return self.labels[Path(f)]
 
-def _read_table(csv:Path|str|pd.DataFrame, folder:Path) -> tuple:
-    "The table of a CSV file (here, or in `folder` as fastai's `from_csv` has it) or a DataFrame; its name in messages."
-    if isinstance(csv, pd.DataFrame): return csv, 'the DataFrame'
-    path = Path(csv).expanduser()
+def csv_path(csv:Path|str, # a CSV file: where it is named, or in `folder` as fastai's `from_csv` has it
+             folder:Path|str # the photos' folder
+            ) -> Path:
+    "The CSV file `csv` names, as an absolute path; a `PetsError` if it is in neither place."
+    path, folder = Path(csv).expanduser(), Path(folder).expanduser()
     if not path.is_file() and (folder/path).is_file(): path = folder/path
     if not path.is_file(): raise PetsError(f"CSV file not found: {path}")
+    return path.absolute()
+
+def _read_table(csv:Path|str|pd.DataFrame, folder:Path) -> tuple:
+    "The table of a CSV file (see `csv_path`) or a DataFrame, and what to call it in messages."
+    if isinstance(csv, pd.DataFrame): return csv, 'the DataFrame'
+    path = csv_path(csv, folder)
     try: df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
         raise PetsError(f"{path} cannot be read as a CSV file: {str(e).strip() or type(e).__name__}") from None

@@ -19,7 +19,7 @@ from pets_classifier.record import (CONFIG, CHECK, METRICS, CHECKPOINT, read_con
     write_split, clear_run, writable, not_inside, check_run_folder, writing, NoSpace, size_text, trim_metrics,
     free_bytes)
 from .data import (pets_images, image_listing, label_images, csv_labels, pets_dataloaders, check_split,
-    default_workers, LabelledImages, offline_sample)
+    default_workers, LabelledImages, offline_sample, csv_path)
 from .check import check_images
 from .models import resolve_arch, resolve_precision, weights_at_hand
 from .train import (pets_learner, find_lr, head_features, head_only, two_stage, drop_features,
@@ -193,7 +193,7 @@ def _prepare(s:TrainSettings, device:torch.device, processes:int=1, show_check:b
     with state.main_process_first() if state else contextlib.nullcontext():
         data = Path(s.data).expanduser().absolute() if s.data else _oxford_or_sample()
     s = s.replace(data=str(data), workers=default_workers() if s.workers is None else s.workers,
-                  lr_find_iters=_lr_find_iters(s))
+                  lr_find_iters=_lr_find_iters(s), csv=str(csv_path(s.csv, data)) if s.csv else None)  # recorded whole
     main, (files, odd) = state is None or state.is_main_process, image_listing(data)  # the folder, listed once
     named = _labelled(s, data, files)  # a given split refused before the check skips a copy; a CSV's photos checked
     named = named if s.csv else None

@@ -115,6 +115,7 @@ def test_given_split_honoured_and_test_evaluated(pets, sample, tmp_path, layout)
     config = json.loads((tmp_path/'run'/'config.json').read_text())
     test = config['results']['test']
     assert test['n_images'] == config['n_test'] == 8 and config['n_valid'] == 4
+    if layout == 'csv': assert config['settings']['csv'] == str((tmp_path/'labels.csv').absolute())
     assert 'test_accuracy' in (tmp_path/'run'/'report.html').read_text()
     tests = tmp_path/'test'
     for f in split.file[split.split == 'test']: tests.mkdir(exist_ok=True); shutil.copy(f, tests)
