@@ -482,6 +482,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'pets_classifier.report.model_interpretation': ( 'report.html#model_interpretation',
                                                                                          'pets_classifier/report.py'),
                                         'pets_classifier.report.plot_batch': ('report.html#plot_batch', 'pets_classifier/report.py'),
+                                        'pets_classifier.report.plot_class_counts': ( 'report.html#plot_class_counts',
+                                                                                      'pets_classifier/report.py'),
                                         'pets_classifier.report.plot_lr_find_choice': ( 'report.html#plot_lr_find_choice',
                                                                                         'pets_classifier/report.py'),
                                         'pets_classifier.report.plot_metrics': ('report.html#plot_metrics', 'pets_classifier/report.py'),

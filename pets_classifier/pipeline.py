@@ -29,8 +29,8 @@ from .track import check_trackers, tracking
 from .calibrate import valid_logits, calibrate, plot_reliability
 from .interpret import classification_metrics, calibrated_interp
 from .inference import save_model, library_versions
-from pets_classifier.report import (save_figure, plot_batch, plot_lr_find_choice, plot_metrics, write_interpretation,
-    write_report)
+from .report import (save_figure, plot_batch, plot_lr_find_choice, plot_metrics, write_interpretation,
+    write_report, plot_class_counts)
 
 # %% ../nbs/05b_pipeline.ipynb #23030d5f
 def _processes() -> int:
@@ -468,7 +468,8 @@ def train_run(settings:TrainSettings # what to train, and where to write it (`pe
                 timer.done('features')
                 if first:
                     with writing(out/CHECK, 'the check'): checked.to_csv(out/CHECK)
-                    write_split(_split_rows(learn.dls, _split_why(imgs, s), imgs.part('test')), out)
+                    rows = _split_rows(learn.dls, _split_why(imgs, s), imgs.part('test'))
+                    write_split(rows, out); save_figure(plot_class_counts(rows), out/'classes.png')
                 if resume: config = _resumed_record(out)
                 elif first: config = _new_record(learn, s, features, out, arch_why); timer.done('lr_find')
                 else: config = dict(settings=s)
@@ -537,7 +538,8 @@ def save_run(learn, # a trained learner
     state = run_state(learn)
     if arch: vars(state)['arch'] = arch  # not `state.arch =`: fastai warns of a Learner attribute of that name
     out.mkdir(parents=True, exist_ok=True)
-    write_split(_split_rows(learn.dls), out)
+    rows = _split_rows(learn.dls)
+    write_split(rows, out); save_figure(plot_class_counts(rows), out/'classes.png')
     config = {k: v for k, v in run_config(learn, None).items() if k != 'settings'}
     return _finish(learn, out, config, started, _Stopwatch(), export_pkl)
 

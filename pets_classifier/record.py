@@ -24,7 +24,8 @@ FIGURES = dict(losses='Loss per epoch', lr_find='Learning rate finder, with the 
                confusion='Confusion matrix, most confused classes',
                reliability='Reliability: accuracy against confidence on the validation set, '
                            'before and after calibration',
-               label_issues='Photos whose label looks wrong (pets check --labels): given -> suggested')
+               label_issues='Photos whose label looks wrong (pets check --labels): given -> suggested',
+               classes='Photos per class: training, validation and test')
 TABLES = dict(most_confused='Most confused pairs', per_class='Accuracy per class, worst first',
               per_class_metrics='Precision, recall and F1 per class (validation set, calibrated)',
               top_losses='Top losses', check='Files converted or skipped by the check before training',
