@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .core import (PetsError, Terminated, PETS_PATTERN, PRECISIONS, TrainSettings, Range, Regex,
     Choice, Choices, PATH, FOLDER, HOST, NAME, SIZE, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
-from .record import writable, not_inside
+from .record import writable, not_inside, CONFIG
 _all_ = ['PRECISIONS']  # from `pets_classifier.core`; importable from here as before
 
 # %% ../nbs/06_cli.ipynb #c21f205b
@@ -74,6 +74,9 @@ def _common(p):
 # %% ../nbs/06_cli.ipynb #5cb39201
 def _default(value) -> str: return '' if value in (None, ()) or isinstance(value, bool) else f" (default: {value})"
 
+_METAVARS = dict(resume='RUN', features_memory='GB', track_dir='DIR', csv='FILE.csv', fn_col='COL', label_col='COL',
+                 valid_col='COL')  # what an option's value is, in its help
+
 def _add_setting(g, name:str):
     "Add the option of the `TrainSettings` field `name` to the argument group `g`, as given or not at all (SUPPRESS)."
     kind, default, help = TrainSettings.kinds()[name], TrainSettings.defaults()[name], TrainSettings.help()[name]
@@ -82,7 +85,7 @@ def _add_setting(g, name:str):
     elif isinstance(kind, Choice): kw['choices'] = kind.options
     elif isinstance(kind, Choices): kw.update(choices=kind.options, nargs='+', metavar='NAME')  # several: --track a b
     else: kw['type'] = kind
-    if name in (named := dict(resume='RUN', features_memory='GB', track_dir='DIR')): kw['metavar'] = named[name]
+    if name in (named := _METAVARS): kw['metavar'] = named[name]
     g.add_argument(TrainSettings.option(name), **kw)
 
 def _train_options(sub):
@@ -384,12 +387,15 @@ def check_cmd(args):
     if args.run and not args.labels: raise PetsError("--run is for --labels: pets check --labels --run RUN.")
     settings = _label_settings(args) if args.labels else None
     data = settings.data if settings else args.data
+    if not data and args.run:
+        raise PetsError(f"{Path(args.run)/CONFIG} names no photos: its settings have no 'data' folder.")
     if not data: raise PetsError("pets check needs --data DIR (or --labels --run RUN).")
     if args.csv: writable(args.csv, '--csv', file=True)
     checked = check_images(data, settings.pattern if settings else args.pattern,
                            settings.label_from if settings else args.label_from, min_per_class=args.min_per_class,
                            progress=not args.quiet)
     print(checked.summary(n_named=args.show))
+    if not args.quiet: print(checked.bars())
     if args.csv:
         from pets_classifier.record import writing
         dest = Path(args.csv).expanduser()

@@ -185,7 +185,17 @@ class TrainSettings:
                      ) = PETS_PATTERN
     label_from: Setting(Choice(('name', 'folder')), "labels from file names (--pattern) or from parent folder names"
                         ) = 'name'
-    valid_pct: Setting(SHARE, "share of images held out for validation") = 0.2
+    csv: Setting(PATH, "labels from this CSV file instead of names: file names relative to --data in its first column, "
+                 "labels in its second (fastai's from_csv)") = None
+    fn_col: Setting(NAME, "--csv's column of file names: a name, or a position from 0 (default: the first)") = None
+    label_col: Setting(NAME, "--csv's column of labels: a name, or a position from 0 (default: the second)") = None
+    valid_col: Setting(NAME, "--csv's column marking the validation rows, true/false or 1/0 (fastai's ColSplitter), "
+                       "and the test rows: test (default: none, a random split)") = None
+    valid_pct: Setting(SHARE, "share of images held out for validation, when the photos come with no split: train/ "
+                       "and valid/ (or val/) folders, with a folder per class, give theirs, and test/ photos are "
+                       "evaluated at the end") = 0.2
+    stratify: Setting(bool, "the random split holds out --valid-pct of each class, and a photo of every class of 2 or "
+                      "more; --no-stratify: fastai's RandomSplitter over all photos") = True
     seed: Setting(SEED, "seed of the split and the training") = 2
     size: Setting(SIZE, "image side in pixels") = 224
     arch: Setting(NAME, "backbone: auto (the course's resnet34 on a GPU that has or can download its weights, else "
@@ -231,7 +241,7 @@ class TrainSettings:
                        "several runs to compare them in one MLflow store)") = None
 
     groups: ClassVar[dict] = {  # `pets train --help`'s groups: title -> (description, the settings in it)
-        'data': ('', 'data pattern label_from valid_pct seed size'),
+        'data': ('', 'data pattern label_from csv fn_col label_col valid_col valid_pct stratify seed size'),
         'model': ('', 'arch pretrained'),
         'stage 1': ('the head trains, the pretrained body frozen', 'freeze_epochs views lr lr_find_iters'),
         'stage 2': ('all layers train, with discriminative learning rates', 'epochs lr_max bn_stats'),

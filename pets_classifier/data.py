@@ -4,23 +4,25 @@
 
 # %% auto #0
 __all__ = ['BREEDS', 'SAMPLE_MARKER', 'pets_folder', 'pets_images', 'breed_style', 'sample_image', 'make_sample_pets',
-           'is_sample', 'lesson_images', 'LabelledImages', 'name_regex', 'name_labeller', 'image_listing',
-           'list_images', 'read_labels', 'label_images', 'FastAugment', 'pets_splitter', 'pets_block', 'valid_resize',
-           'valid_item_tfm', 'default_workers', 'pets_dataloaders', 'check_split', 'missing_valid_classes', 'PetsError',
-           'PETS_PATTERN']
+           'is_sample', 'real_sample', 'offline_sample', 'lesson_images', 'LabelledImages', 'name_regex',
+           'name_labeller', 'image_listing', 'list_images', 'split_folders', 'read_labels', 'label_images',
+           'check_given', 'csv_path', 'csv_labels', 'FastAugment', 'stratified_split', 'too_small_to_validate',
+           'pets_splitter', 'pets_block', 'valid_resize', 'valid_item_tfm', 'default_workers', 'pets_dataloaders',
+           'check_split', 'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
-import os, re, tempfile, urllib.error
+import dataclasses, importlib.resources, os, re, tempfile, urllib.error
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+import numpy as np, pandas as pd
 from PIL import Image, ImageDraw
 from fastai.vision.all import (untar_data, URLs, fastai_cfg, image_extensions, DataBlock, ImageBlock, CategoryBlock,
-    RandomSplitter, TrainTestSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats,
+    RandomSplitter, Resize, RandomResizedCrop, aug_transforms, Normalize, imagenet_stats,
     RegexLabeller, parent_label, using_attr, RandTransform, TensorImage, logit)
 import torch, torch.nn.functional as F
+from sklearn.model_selection import train_test_split
 from fastai.vision.augment import flip_mat, rotate_mat, zoom_mat, find_coeffs
 from fastcore.meta import delegates
 # Private names of the libraries pinned in pyproject.toml, in this one place: not part of their public API, so they
@@ -116,10 +118,23 @@ def is_sample(images:Path) -> bool:
     return (Path(images).parent/SAMPLE_MARKER).exists()
 
 # %% ../nbs/00_data.ipynb #c60e4338
+def real_sample() -> Path:
+    "The `images` folder of the real photos that ship with the package: 5 of each breed (CC BY-SA 4.0)."
+    images = Path(str(importlib.resources.files('pets_classifier')))/'sample'/'images'
+    if not images.is_dir(): raise PetsError(f"The sample photos are missing from {images}: reinstall pets-classifier.")
+    return images
+
+def offline_sample(e:PetsError # why Oxford-IIIT Pet could not be had
+                  ) -> Path:
+    "`real_sample()`, saying in a line why (the first of `e`'s) and what it is."
+    print(f"{str(e).splitlines()[0]}\nTraining on the real sample that ships with pets_classifier instead: 5 photos of "
+          "each of the 37 breeds (Oxford-IIIT Pet, CC BY-SA 4.0); --data DIR for your own photos.")
+    return real_sample()
+
 def lesson_images(sample:bool=None, # True: synthetic sample; None: sample under nbdev-test or PETS_SAMPLE=1
                   **sample_kw # passed to `make_sample_pets`
                  ) -> Path:
-    "Images for the lesson: Oxford-IIIT Pet (or `$PETS_DATA`), or the synthetic sample when testing or offline."
+    "Images for the lesson: Oxford-IIIT Pet (or `$PETS_DATA`), the real sample offline, the synthetic one in tests."
     if sample is None: sample = bool(os.environ.get('IN_TEST') or os.environ.get('PETS_SAMPLE'))
     if not sample and os.environ.get('PETS_DATA'):
         data = Path(os.environ['PETS_DATA']).expanduser()
@@ -127,37 +142,55 @@ def lesson_images(sample:bool=None, # True: synthetic sample; None: sample under
         return data
     if not sample:
         try: return pets_images()
-        except PetsError as e: print(f"{e}\nUsing the synthetic sample instead.")
+        except PetsError as e: return offline_sample(e)
     return make_sample_pets(**sample_kw)
 
 # %% ../nbs/00_data.ipynb #7b1134db
 @dataclass
 class LabelledImages:
-    "Image files with their labels, and the files left out because no label could be read from them."
+    "Image files with their labels, the files left out for want of a label, and the split given with them, if any."
     files: list
     labels: list
     unmatched: list = field(default_factory=list)
     labeller: callable = None
+    parts: list = None # each file's part of a split given with the photos: 'train', 'valid' or 'test' (None: none)
+    given: str = '' # where that split comes from, in words ('the folders train/ valid/ test/')
 
     @property
     def vocab(self): return sorted(set(self.labels))
 
-    def first(self, per_class:int # images kept of each class, the first by name
+    def _keep(self, keep:list # indexes of the images kept
+             ) -> 'LabelledImages':
+        "The images at `keep`, each with its label and part."
+        pick = lambda xs: None if xs is None else [xs[i] for i in keep]
+        return dataclasses.replace(self, files=pick(self.files), labels=pick(self.labels), parts=pick(self.parts))
+
+    def first(self, per_class:int # images kept of each class (of each part of a given split), the first by name
              ) -> 'LabelledImages':
         "A smaller, balanced set for a quick run: the first `per_class` images of each class."
         per_class = ONE_OR_MORE.check('per_class', per_class)
-        keep, seen = [], Counter()
-        for f, l in zip(self.files, self.labels):
-            seen[l] += 1
-            if seen[l] <= per_class: keep.append((f, l))
-        return LabelledImages([f for f, _ in keep], [l for _, l in keep], self.unmatched, self.labeller)
+        seen, parts = Counter(), self.parts or [None] * len(self.files)
+        keep = [i for i, key in enumerate(zip(parts, self.labels)) if seen.update([key]) or seen[key] <= per_class]
+        return self._keep(keep)
+
+    def part(self, name:str # 'train', 'valid' or 'test'
+            ) -> 'LabelledImages':
+        "The images of one part of the given split (none without a split given)."
+        return self._keep([i for i, p in enumerate(self.parts or []) if p == name])
+
+    def without_test(self) -> 'LabelledImages':
+        "The images that train or validate: all but a given split's test part."
+        return self._keep([i for i, p in enumerate(self.parts or [None] * len(self.files)) if p != 'test'])
 
     def report(self, n_examples:int=3) -> str:
-        "One line on the files left out, with examples."
-        if not self.unmatched: return f"{len(self.files)} images, {len(self.vocab)} classes."
+        "One line on the images, the split given with them, and the files left out, with examples."
+        counts = Counter(self.parts or [])
+        given = (f"; split given by {self.given}: " + ', '.join(f"{counts[p]} {p}" for p in _PARTS if counts[p])
+                 if self.parts is not None else '')
+        if not self.unmatched: return f"{len(self.files)} images, {len(self.vocab)} classes{given}."
         eg = ', '.join(o.name for o in self.unmatched[:n_examples])
-        return (f"{len(self.files)} images, {len(self.vocab)} classes; left out {len(self.unmatched)} files whose "
-                f"names do not match (e.g. {eg}).")
+        return (f"{len(self.files)} images, {len(self.vocab)} classes{given}; left out {len(self.unmatched)} files "
+                f"without a label (e.g. {eg}).")
 
 def name_regex(pattern:str|re.Pattern=PETS_PATTERN) -> re.Pattern:
     "`pattern` compiled, or a `PetsError` if it is not a regex with a group that captures the label."
@@ -188,6 +221,23 @@ def list_images(path:Path|str # folder searched recursively for images
     "The image files under `path`, sorted (so the seeded split is the same on every file system), as fastai finds them."
     return image_listing(path)[0]
 
+_PARTS = ('train', 'valid', 'test')  # the parts of a split
+_SPLIT_FOLDERS = dict(train=('train',), valid=('valid', 'val'), test=('test',))  # their folders' names, as given
+
+def split_folders(path:Path|str # a data folder
+                 ) -> dict:
+    "The folders of a split given with the photos, {'train': path/'train', 'valid': path/'val', ...}; {} if none."
+    path = Path(path).expanduser()
+    found = {p: [path/n for n in names if (path/n).is_dir()] for p, names in _SPLIT_FOLDERS.items()}
+    if not (found['train'] and found['valid']): return {}
+    if len(found['valid']) > 1: raise PetsError(f"{path} holds both valid/ and val/: keep one for validation.")
+    return {p: f[0] for p, f in found.items() if f}
+
+def _in_class_folders(files:list, folders:dict) -> bool:
+    "Does every photo under a given split's `folders` sit in a class folder inside them (train/pug/1.jpg)?"
+    tops = set(folders.values())
+    return bool(tops) and all(f.parent not in tops for f in files)
+
 def read_labels(path:Path|str, # folder searched recursively for images
                 pattern:str=PETS_PATTERN, # regex on the file name whose first group is the label
                 label_from:str='name', # 'name': `pattern` on the file name; 'folder': the parent folder's name
@@ -195,9 +245,11 @@ def read_labels(path:Path|str, # folder searched recursively for images
                 files:list=None # the images under `path`, if `list_images` listed them already
                ) -> tuple:
     "The images under `path` (sorted), each one's label (None where `pattern` does not match), and the labeller."
+    # under train/ and valid/ folders, a folder per class labels the photos (fastai's `parent_label`)
     files = list_images(path) if files is None else list(files)
     if skip: left_out = set(map(Path, skip)); files = [f for f in files if f not in left_out]
     if not files: raise PetsError(f"No image files (.jpg, .png, ...) under {path}.")
+    if label_from == 'name' and _in_class_folders(files, split_folders(path)): label_from = 'folder'
     if label_from == 'folder': labeller, labels = parent_label, [parent_label(f) for f in files]
     elif label_from == 'name':
         rx = name_regex(pattern)  # compiled once: labels here and in the labeller
@@ -212,13 +264,119 @@ def read_labels(path:Path|str, # folder searched recursively for images
 def label_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name', skip:list=None, # as `read_labels`
                  files:list=None # the images under `path`, if listed already
                 ) -> LabelledImages:
-    "List the images under `path` and label them; files without a label are set aside."
+    "List the images under `path` and label them, with the split its `train/` `valid/` `test/` folders give, if any."
     files, labels, labeller = read_labels(path, pattern, label_from, skip, files)
-    res = LabelledImages([f for f, l in zip(files, labels) if l is not None], [l for l in labels if l is not None],
-                         [f for f, l in zip(files, labels) if l is None], labeller)
+    folders = split_folders(path)
+    parts = [next((p for p, d in folders.items() if d in f.parents), None) for f in files] if folders else None
+    keep = [i for i, l in enumerate(labels) if l is not None and (parts is None or parts[i] is not None)]
+    left = [f for i, f in enumerate(files) if i not in set(keep)]  # no label, or outside the split's folders
+    given = f"the folders {' '.join(f'{d.name}/' for d in folders.values())} (fastai's GrandparentSplitter)"
+    res = LabelledImages(files, labels, left, labeller, parts, given if folders else '')._keep(keep)
+    if res.parts is not None: check_given(res)
     if len(res.vocab) < 2:
         raise PetsError(f"Only one class ({res.vocab[0]!r}) under {Path(path).expanduser()}: a classifier needs at "
                         "least two.")
+    return res
+
+def check_given(imgs:LabelledImages # with the split given with the photos (`parts`)
+               ) -> LabelledImages:
+    "`imgs`, or a `PetsError` if its given split cannot train: a part empty, a class not in train, a photo twice."
+    count = Counter(imgs.parts)
+    for p in ('train', 'valid'):
+        if not count[p]: raise PetsError(f"The split given by {imgs.given} has no {p} images.")
+    where = {}  # the same photo (class and name) in two parts: what validates or tests must never train
+    for f, l, p in zip(imgs.files, imgs.labels, imgs.parts):
+        if (l, f.name) in where and where[l, f.name][1] != p:
+            raise PetsError(f"{f.name} of {l!r} is in both {where[l, f.name][1]} and {p} ({where[l, f.name][0]} and "
+                            f"{f}): a photo that validates or tests must not train; keep it in one part.")
+        where[l, f.name] = (f, p)
+    trained = {l for l, p in zip(imgs.labels, imgs.parts) if p == 'train'}
+    for p in ('valid', 'test'):
+        if new := sorted({str(l) for l, q in zip(imgs.labels, imgs.parts) if q == p} - set(map(str, trained))):
+            raise PetsError(f"The {p} images of {imgs.given} hold {len(new)} classes the train images lack "
+                            f"({', '.join(new[:5])}{', ...' if len(new) > 5 else ''}): add training images of them, "
+                            f"or leave them out of {p}.")
+    return imgs
+
+# %% ../nbs/00_data.ipynb #a1c5f0e1
+class _Lookup:
+    "A labeller for files listed with their labels (a CSV file): the label of each file."
+    def __init__(self, labels:dict): self.labels = labels
+    def __call__(self, f): return self.labels[Path(f)]
+
+def csv_path(csv:Path|str, # a CSV file: where it is named, or in `folder` as fastai's `from_csv` has it
+             folder:Path|str # the photos' folder
+            ) -> Path:
+    "The CSV file `csv` names, as an absolute path; a `PetsError` if it is in neither place."
+    path, folder = Path(csv).expanduser(), Path(folder).expanduser()
+    if not path.is_file() and (folder/path).is_file(): path = folder/path
+    if not path.is_file(): raise PetsError(f"CSV file not found: {path}")
+    return path.absolute()
+
+def _read_table(csv:Path|str|pd.DataFrame, folder:Path) -> tuple:
+    "The table of a CSV file (see `csv_path`) or a DataFrame, and what to call it in messages."
+    if isinstance(csv, pd.DataFrame): return csv, 'the DataFrame'
+    path = csv_path(csv, folder)
+    try: df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+        raise PetsError(f"{path} cannot be read as a CSV file: {str(e).strip() or type(e).__name__}") from None
+    return df, path.name
+
+def _column(df:pd.DataFrame, col:int|str, what:str, name:str) -> str:
+    "The name of `df`'s column `col` (a name, or a position from 0); a `PetsError` for one it lacks."
+    if col in df.columns: return col
+    if isinstance(col, int) or (isinstance(col, str) and col.isdigit()):
+        if int(col) < len(df.columns): return df.columns[int(col)]
+    raise PetsError(f"{name} has no column {col!r} for the {what} (its columns: {', '.join(map(str, df.columns))}).")
+
+def _split_of(value, col:str, row:int) -> str:
+    "The part a CSV row's `col` puts it in, as fastai's `ColSplitter` reads it (true, 1: valid), and 'test'."
+    v = str(value).strip().lower()
+    for part, words in (('valid', ('true', '1', '1.0', 'yes', 'valid', 'val')),
+                        ('train', ('false', '0', '0.0', 'no', 'train')), ('test', ('test',))):
+        if v in words: return part
+    raise PetsError(f"Column {col!r} says {value!r} in row {row}: use true/false or 1/0 (valid or not), or test.")
+
+def _check_csv_labels(labels:list, name:str):
+    "A `PetsError` for a label with spaces at either end, or two labels that differ only in case."
+    if bad := next((l for l in labels if l != l.strip()), None):
+        raise PetsError(f"The label {bad!r} in {name} has spaces at either end: remove them (or it is another class).")
+    spellings = {}
+    for l in labels: spellings.setdefault(l.lower(), set()).add(l)
+    if clash := next((sorted(s) for s in spellings.values() if len(s) > 1), None):
+        raise PetsError(f"The labels {' and '.join(map(repr, clash))} in {name} differ only in case: spell each "
+                        "class one way.")
+
+def csv_labels(path:Path|str, # folder the file names are relative to
+               csv:Path|str|pd.DataFrame, # a CSV file of file names and labels (here, or in `path`), or a DataFrame
+               fn_col:int|str=0, # the column of file names: a name, or a position (fastai's default: the first)
+               label_col:int|str=1, # the column of labels (fastai's default: the second)
+               valid_col:str=None, # a column marking validation rows (true/false, 1/0) and test rows (test)
+               skip:list=None # files to leave out, e.g. `check_images(...).skipped`
+              ) -> LabelledImages:
+    "The images a CSV file (or DataFrame) names, with their labels and its split, as fastai's `from_csv` reads it."
+    path = Path(path).expanduser()
+    df, name = _read_table(csv, path)
+    if df.empty: raise PetsError(f"{name} has no rows: it needs a file name and a label on each.")
+    fn, lbl = _column(df, fn_col, 'file names', name), _column(df, label_col, 'labels', name)
+    vc = None if valid_col is None else _column(df, valid_col, 'validation rows', name)
+    rows = df.reset_index(drop=True)
+    for col, what in ((fn, 'file name'), (lbl, 'label')):
+        if (empty := rows[col].isna() | (rows[col].astype(str).str.strip() == '')).any():
+            raise PetsError(f"Row {int(empty.idxmax()) + 2} of {name} has no {what} (column {col!r}).")
+    files, labels = [path/str(f) for f in rows[fn]], [str(l) for l in rows[lbl]]
+    _check_csv_labels(labels, name)
+    if missing := [f for f in files if not f.is_file()]:
+        raise PetsError(f"{len(missing)} of the {len(files)} files {name} names are not in {path} (e.g. "
+                        f"{', '.join(str(f.relative_to(path)) for f in missing[:3])}).")
+    if twice := next((f for f, n in Counter(files).items() if n > 1), None):
+        raise PetsError(f"{name} names {twice.relative_to(path)} more than once: one row a photo.")
+    parts = None if vc is None else [_split_of(v, vc, i + 2) for i, v in enumerate(rows[vc])]
+    res = LabelledImages(files, labels, [], _Lookup(dict(zip(files, labels))), parts,
+                         f"{name}'s column {vc} (fastai's ColSplitter)" if vc else '')
+    left_out = set(map(Path, skip or []))
+    res = res._keep([i for i, f in enumerate(files) if f not in left_out])
+    if res.parts is not None: check_given(res)
     return res
 
 # %% ../nbs/00_data.ipynb #1e2d3c4b
@@ -265,17 +423,51 @@ class FastAugment(RandTransform):
 # %% ../nbs/00_data.ipynb #4392d343
 _VAL_XTRA = 0.14  # fastai's default: validation images squished to size*(1+_VAL_XTRA) (rounded up to 8), centre-cropped
 
+def _share_of_each(labels:list, kept:list, valid_pct:float, seed:int) -> tuple:
+    "(train, valid) of the items `kept`: `valid_pct` of each class, rounded (scikit-learn refuses fewer than a class)."
+    rng, train, valid = np.random.default_rng(seed), [], []
+    for c in sorted({labels[i] for i in kept}, key=str):
+        items = [int(i) for i in rng.permutation([i for i in kept if labels[i] == c])]
+        n = round(valid_pct * len(items)); train += items[n:]; valid += items[:n]
+    return train, valid
+
+def stratified_split(labels:list, # each item's label
+                     valid_pct:float=TrainSettings.valid_pct, seed:int=TrainSettings.seed # share held out, and seed
+                    ) -> tuple:
+    "(train, valid) indexes: scikit-learn's stratified split, then one photo of each class of 2 or more it left out."
+    labels = list(labels); counts = Counter(labels)
+    kept = [i for i, l in enumerate(labels) if counts[l] > 1]  # a class of one photo cannot validate: it trains
+    try: train, valid = map(list, train_test_split(kept, test_size=valid_pct, random_state=seed,
+                                                   stratify=[labels[i] for i in kept]))
+    except ValueError: train, valid = _share_of_each(labels, kept, valid_pct, seed)  # fewer than the classes
+    train += [i for i, l in enumerate(labels) if counts[l] == 1]
+    rng = np.random.default_rng(seed)
+    for c in sorted({labels[i] for i in kept} - {labels[i] for i in valid}, key=str):
+        i = int(rng.choice([j for j in train if labels[j] == c])); train.remove(i); valid.append(i)
+    return train, valid
+
+def too_small_to_validate(labels:list) -> dict:
+    "The classes of `labels` with one photo, which a stratified split keeps for training: {class: count}."
+    return {c: n for c, n in sorted(Counter(labels).items(), key=lambda o: str(o[0])) if n < 2}
+
+class _GivenSplit:
+    "A `DataBlock` splitter for a split given with the photos: `parts` maps each file to 'train' or 'valid'."
+    def __init__(self, parts:dict): self.parts = parts
+    def __call__(self, items):
+        return ([i for i, o in enumerate(items) if self.parts[o] == 'train'],
+                [i for i, o in enumerate(items) if self.parts[o] == 'valid'])
+
 def pets_splitter(valid_pct:float=TrainSettings.valid_pct, seed:int=TrainSettings.seed, # share held out, and seed
-                  stratify:list=None # each item's label: hold out that share of each class (small data)
+                  stratify:list=None # each item's label: hold out that share of each class, at least one of each
                  ):
-    "fastai's seeded `RandomSplitter`, or with `stratify` its `TrainTestSplitter` (scikit-learn's stratified split)."
+    "fastai's seeded `RandomSplitter`, or with `stratify` `stratified_split` (fastai's `TrainTestSplitter`, and more)."
     if stratify is None: return RandomSplitter(valid_pct, seed=seed)
-    return TrainTestSplitter(valid_pct, random_state=seed, stratify=stratify)
+    return lambda items: stratified_split(stratify, valid_pct, seed)
 
 class _Stratified:
     "A `DataBlock` splitter holding out `valid_pct` of each class: the labels come from `get_y` when it splits."
     def __init__(self, get_y, valid_pct:float, seed:int): self.get_y, self.valid_pct, self.seed = get_y, valid_pct, seed
-    def __call__(self, items): return pets_splitter(self.valid_pct, self.seed, [self.get_y(o) for o in items])(items)
+    def __call__(self, items): return stratified_split([self.get_y(o) for o in items], self.valid_pct, self.seed)
 
 def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
                valid_pct:float=TrainSettings.valid_pct, # fraction held out for validation
@@ -285,7 +477,8 @@ def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
                presize:int=None, # the lesson's presizing: crop to this side first (460 for 224), augment the batch
                val_xtra:float=_VAL_XTRA, # validation: squish to `size` plus this fraction, centre-crop `size`
                stats:tuple=imagenet_stats, # normalisation (mean, std)
-               stratify:bool=False # hold out `valid_pct` of each class (scikit-learn's stratified split)
+               stratify:bool=False, # hold out `valid_pct` of each class, and a photo of each (`stratified_split`)
+               parts:dict=None # a given split: each file's part, 'train' or 'valid' (then no random split)
               ) -> DataBlock:
     "The lesson's `DataBlock`: seeded split, crop, augmentation, normalisation (crop per item unless `presize`)."
     valid_pct, size = SHARE.check('valid_pct', valid_pct), SIZE.check('size', size)
@@ -294,7 +487,8 @@ def pets_block(get_y, # labeller: `name_labeller(...)`, `parent_label`, ...
     Range(float, 0, 1, open='lo').check('min_scale', min_scale); Range(float, 0, 1).check('val_xtra', val_xtra)
     if presize: item, augment = Resize(presize), aug_transforms(size=size, min_scale=min_scale)
     else: item, augment = RandomResizedCrop(size, min_scale=min_scale, val_xtra=val_xtra), [FastAugment()]
-    split = _Stratified(get_y, valid_pct, seed) if stratify else pets_splitter(valid_pct, seed)
+    if parts is not None: split = _GivenSplit(parts)
+    else: split = _Stratified(get_y, valid_pct, seed) if stratify else pets_splitter(valid_pct, seed)
     return DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=get_y, splitter=split,
                      item_tfms=item, batch_tfms=[*augment, Normalize.from_stats(*stats)])
 
@@ -325,20 +519,30 @@ def pets_dataloaders(path:Path|str|LabelledImages, # folder of images, or the im
                      skip:list=None, # files to leave out, e.g. `check_images(...).skipped`
                      per_class:int=None, # use only the first this many images of each class (a quick run)
                      device=None, # where batches go (default: the GPU if there is one)
-                     **kwargs # `pets_block`'s: seed, size, presize, ...
+                     csv:Path|str|pd.DataFrame=None, # labels from this CSV file or DataFrame (`csv_labels`), not names
+                     fn_col:int|str=0, label_col:int|str=1, valid_col:str=None, # its columns, as in `csv_labels`
+                     **kwargs # `pets_block`'s: seed, size, presize, stratify, ...
                     ):
-    "fastai `DataLoaders` for images under `path`, labelled by `pattern` or folder; batches at most the training set."
+    "fastai `DataLoaders` for images under `path`, labelled by `pattern`, folder or CSV; a given split's test left out."
     bs, valid_pct = TRAIN_BS.check('bs', bs), SHARE.check('valid_pct', valid_pct)
     if num_workers is not None: WORKERS.check('num_workers', num_workers)
-    imgs = path if isinstance(path, LabelledImages) else label_images(path, pattern, label_from, skip)
+    if isinstance(path, LabelledImages): imgs = path
+    elif csv is not None: imgs = csv_labels(path, csv, fn_col, label_col, valid_col, skip)
+    else: imgs = label_images(path, pattern, label_from, skip)
     if per_class is not None: imgs = imgs.first(per_class)
     if verbose: print(imgs.report())
+    small = too_small_to_validate(imgs.labels) if kwargs.get('stratify') and imgs.parts is None else {}
+    if verbose and small:
+        print(f"{len(small)} classes too small to validate, all their photos train: "
+              + ', '.join(f"{c} ({n} photo{'s' * (n > 1)})" for c, n in small.items()))
+    imgs = imgs.without_test()  # never trained on: `pets train` evaluates them at the end
     n_train, _ = check_split(imgs.labels, valid_pct, kwargs.get('seed', TrainSettings.seed),
-                             stratify=kwargs.get('stratify', False))
-    dls = pets_block(imgs.labeller, valid_pct, **kwargs).dataloaders(
+                             stratify=kwargs.get('stratify', False), parts=imgs.parts)
+    parts = None if imgs.parts is None else dict(zip(imgs.files, imgs.parts))
+    dls = pets_block(imgs.labeller, valid_pct, parts=parts, **kwargs).dataloaders(
         imgs.files, bs=min(bs, n_train), num_workers=default_workers() if num_workers is None else num_workers,
         device=device)
-    missing = missing_valid_classes(dls)
+    missing = [c for c in missing_valid_classes(dls) if c not in small]
     if missing and verbose:
         print(f"Warning: the validation set has no images of {len(missing)} classes: {', '.join(missing[:5])}")
     return dls
@@ -348,19 +552,18 @@ def check_split(labels:list, # each image's label, in the order of the files
                 # (seed None: a random split, only counted)
                 bs:int=None, # a training batch that must fit in the training images (None: not checked)
                 names:dict=None, # what to call the settings in messages (default: their names), e.g. {'bs': '--bs'}
-                stratify:bool=False # the split holds out `valid_pct` of each class, as `pets_block(stratify=True)`
+                stratify:bool=False, # the split holds out `valid_pct` of each class, as `pets_block(stratify=True)`
+                parts:list=None # a split given with the images: each one's part, 'train' or 'valid'
                ) -> tuple:
     "`(n_train, n_valid)` of `pets_block`'s split; `PetsError` if it holds out none or a whole class, or leaves < `bs`."
     name = lambda k: (names or {}).get(k, k)
     vp, valid_pct = name('valid_pct'), SHARE.check(name('valid_pct'), valid_pct)
     n, classes = len(labels), sorted(set(labels))
+    if parts is not None: return _given_counts(parts, bs, name('bs'))
     if seed is None: train, valid = range(n - int(valid_pct * n)), range(n - int(valid_pct * n), n)  # counts only
     else:
         split = pets_splitter(valid_pct, SEED.check(name('seed'), seed), labels if stratify else None)
-        try:
-            with torch.random.fork_rng(): train, valid = split(range(n))
-        except ValueError as e:  # scikit-learn: a class too small to split, or fewer held out than classes
-            raise PetsError(f"A split holding out {vp} {valid_pct:g} of each class is not possible here: {e}") from None
+        with torch.random.fork_rng(): train, valid = split(range(n))
     if not len(valid):
         least = next((p / 100 for p in range(1, 100) if int(p / 100 * n) >= 1), None)
         raise PetsError(f"{vp} {valid_pct:g} holds out no image of the {n} for validation" +
@@ -376,6 +579,14 @@ def check_split(labels:list, # each image's label, in the order of the files
         raise PetsError(f"{name('bs')} {bs} is more than the {len(train)} training images ({n} images, {len(valid)} "
                         f"held out by {vp} {valid_pct:g}): use {name('bs')} {len(train)} or less.")
     return len(train), len(valid)
+
+def _given_counts(parts:list, bs:int, bs_name:str) -> tuple:
+    "`(n_train, n_valid)` of a split given with the images; `PetsError` if the training images make no batch of `bs`."
+    n_train, n_valid = parts.count('train'), parts.count('valid')
+    if n_train < max(2, bs or 2):
+        raise PetsError(f"The given split has {n_train} training images: " + (
+            f"use {bs_name} {n_train} or less." if n_train >= 2 else "a batch needs 2."))
+    return n_train, n_valid
 
 def missing_valid_classes(dls) -> list:
     "Classes of `dls.vocab` with no image in the validation set."

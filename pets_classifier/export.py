@@ -140,7 +140,7 @@ def quantize_onnx(onnx_file:Path|str, # a file written by `export_onnx`
 # %% ../nbs/04b_export.ipynb #64fb49ff
 def _run_photos(folder:Path, n:int) -> tuple:
     "Up to `n` photos spread over the run's photos (its `split.csv`), and where they came from."
-    files = [f for f, _, _ in read_split(folder) if f.is_file()]
+    files = [f for f, _, part in read_split(folder) if part != 'test' and f.is_file()]  # test photos: never seen
     data = files[0].parent if files else None
     photos = []
     for f in files[::max(1, len(files) // n)]:

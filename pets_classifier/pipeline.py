@@ -18,7 +18,8 @@ from .core import PetsError, Terminated, TrainSettings, interactive
 from pets_classifier.record import (CONFIG, CHECK, METRICS, CHECKPOINT, read_config, read_settings, write_config,
     write_split, clear_run, writable, not_inside, check_run_folder, writing, NoSpace, size_text, trim_metrics,
     free_bytes)
-from .data import pets_images, image_listing, label_images, pets_dataloaders, check_split, default_workers
+from .data import (pets_images, image_listing, label_images, csv_labels, pets_dataloaders, check_split,
+    default_workers, LabelledImages, offline_sample, csv_path)
 from .check import check_images
 from .models import resolve_arch, resolve_precision, weights_at_hand
 from .train import (pets_learner, find_lr, head_features, head_only, two_stage, drop_features,
@@ -28,8 +29,8 @@ from .track import check_trackers, tracking
 from .calibrate import valid_logits, calibrate, plot_reliability
 from .interpret import classification_metrics, calibrated_interp
 from .inference import save_model, library_versions
-from pets_classifier.report import (save_figure, plot_batch, plot_lr_find_choice, plot_metrics, write_interpretation,
-    write_report)
+from .report import (save_figure, plot_batch, plot_lr_find_choice, plot_metrics, write_interpretation,
+    write_report, plot_class_counts)
 
 # %% ../nbs/05b_pipeline.ipynb #23030d5f
 def _processes() -> int:
@@ -169,6 +170,8 @@ def _checked_settings(settings:TrainSettings) -> TrainSettings:
     if s.freeze_epochs is None: s = s.replace(freeze_epochs=15 if s.views else 4)
     out, processes, first, new = Path(s.out).expanduser(), _processes(), _rank() == 0, not settings.resume
     _check_recipe(s, processes)
+    if not s.csv and (cols := [k for k in ('fn_col', 'label_col', 'valid_col') if getattr(s, k) is not None]):
+        raise PetsError(f"{TrainSettings.option(cols[0])} names a column of --csv: give --csv FILE.csv too.")
     check_trackers(s.track)  # a tracker's library missing: said before any image is read
     if first and new: writable(out, '--out'); not_inside(out, s.data)
     if first and new and s.track and s.track_dir:
@@ -188,17 +191,39 @@ def _prepare(s:TrainSettings, device:torch.device, processes:int=1, show_check:b
     state = distributed_state(cpu=device.type == 'cpu')  # several processes: only the first downloads
     set_seed(s.seed, reproducible=True)
     with state.main_process_first() if state else contextlib.nullcontext():
-        data = Path(s.data).expanduser().absolute() if s.data else pets_images()
+        data = Path(s.data).expanduser().absolute() if s.data else _oxford_or_sample()
     s = s.replace(data=str(data), workers=default_workers() if s.workers is None else s.workers,
-                  lr_find_iters=_lr_find_iters(s))
+                  lr_find_iters=_lr_find_iters(s), csv=str(csv_path(s.csv, data)) if s.csv else None)  # recorded whole
     main, (files, odd) = state is None or state.is_main_process, image_listing(data)  # the folder, listed once
-    checked = check_images(data, s.pattern, s.label_from, progress=main and not s.quiet, files=files, odd=odd)
+    named = _labelled(s, data, files)  # a given split refused before the check skips a copy; a CSV's photos checked
+    named = named if s.csv else None
+    checked = check_images(data, s.pattern, s.label_from, progress=main and not s.quiet, files=named.files if named
+                           else files, odd=[] if named else odd, labels=named.labels if named else None)
     if (not s.quiet or checked.findings) and main and show_check: print(checked.summary())
-    imgs = label_images(data, s.pattern, s.label_from, skip=checked.skipped, files=files)
-    check_split(imgs.labels, s.valid_pct, s.seed, bs=s.bs, names=_SPLIT_NAMES)  # before any image is decoded
+    imgs = _labelled(s, data, files, skip=checked.skipped)
+    trains = imgs.without_test()  # a given split's test photos: never trained on, evaluated at the end
+    check_split(trains.labels, s.valid_pct, s.seed, bs=s.bs, names=_SPLIT_NAMES, stratify=s.stratify,
+                parts=trains.parts)  # before any image is decoded
     dls = pets_dataloaders(imgs, bs=s.bs // (processes * s.accumulate), num_workers=s.workers, size=s.size,
-                           seed=s.seed, valid_pct=s.valid_pct, verbose=not s.quiet, device=device)  # --bs: one step
+                           seed=s.seed, valid_pct=s.valid_pct, verbose=not s.quiet, device=device,
+                           stratify=s.stratify)  # --bs: one step
     return dls, imgs, checked, s
+
+def _oxford_or_sample() -> Path:
+    "Oxford-IIIT Pet, downloaded by fastai; without a network, the real sample that ships with the package, said so."
+    try: return pets_images()
+    except PetsError as e: return offline_sample(e)
+
+def _labelled(s:TrainSettings, data:Path, files:list, skip:list=None) -> LabelledImages:
+    "The run's photos, labels and any split given with them: from --csv, else from names or class folders."
+    if s.csv: return csv_labels(data, s.csv, s.fn_col or 0, s.label_col or 1, s.valid_col, skip)
+    return label_images(data, s.pattern, s.label_from, skip=skip, files=files)
+
+def _split_why(imgs:LabelledImages, s:TrainSettings) -> str:
+    "Why each photo of the run is where it is, for `split.csv`."
+    if imgs.parts is not None: return f"given by {imgs.given}"
+    how = "stratified: --valid-pct of each class" if s.stratify else "random (fastai's RandomSplitter)"
+    return f"{how}, --valid-pct {s.valid_pct:g}, --seed {s.seed}"
 
 # %% ../nbs/05b_pipeline.ipynb #5ea6341d
 def _epoch_logger(learn, quiet:bool):
@@ -218,7 +243,7 @@ def _learner(s:TrainSettings, processes:int, first:bool, timer, stop=None) -> tu
     device = _device(s.device)
     resolve_precision(s.precision, device)  # fp16 on a CPU fails here, before the images are read
     resolve_arch(s.arch, s.pretrained)  # an unknown name fails here, before the images are read
-    dls, _, checked, s = _prepare(s, device, processes)
+    dls, imgs, checked, s = _prepare(s, device, processes)
     timer.done('check')
     log = [] if s.quiet or interactive() else [EtaLines()]  # a log file: the time left
     learn = pets_learner(dls, s.arch, pretrained=s.pretrained, path=Path(s.out).expanduser(), precision=s.precision,
@@ -228,7 +253,7 @@ def _learner(s:TrainSettings, processes:int, first:bool, timer, stop=None) -> tu
     if not s.quiet and first: print(f"precision {state.precision} ({state.precision_why}), channels-last memory format")
     timer.done('model')
     _epoch_logger(learn, s.quiet)
-    return learn, checked, s.replace(precision=state.precision)  # 'auto' resolved
+    return learn, checked, s.replace(precision=state.precision), imgs  # 'auto' resolved
 
 def _stage1_features(learn, s:TrainSettings, resume:Path|None):
     "Stage 1's cached features, when it trains on them and a resumed run has not gone past it; else None."
@@ -258,10 +283,13 @@ def _choose_lr(learn, lr:float|str, iters:int, run:Path) -> tuple:
     save_figure(plot_lr_find_choice(learn, found, chosen), run/'lr_find.png')
     return chosen, found
 
-def _split_rows(dls) -> list:
-    "Every photo the DataLoaders hold, with its label and whether it trains or validates: the rows of `split.csv`."
-    return [(f, dls.vocab[int(y)], part) for part, ds in (('train', dls.train_ds), ('valid', dls.valid_ds))
+def _split_rows(dls, why:str='', # why the photos are where they are
+                test:LabelledImages=None # the photos of a given split that test
+               ) -> list:
+    "Every photo of the run, its label, whether it trains, validates or tests, and why: the rows of `split.csv`."
+    rows = [(f, dls.vocab[int(y)], part, why) for part, ds in (('train', dls.train_ds), ('valid', dls.valid_ds))
             for f, y in zip(ds.items, ds.tls[1])]
+    return rows + [(f, l, 'test', why) for f, l in zip(test.files, test.labels)] if test else rows
 
 def _new_record(learn, s:TrainSettings, features, out:Path, arch_why:str) -> dict:
     "A new run's config.json, written before lr_find and again with the learning rate used; returns it."
@@ -385,8 +413,19 @@ def _export_pkl(learn, dest:Path):
             if (free_bytes(dest) or 0) < 1_000_000: raise OSError(errno.ENOSPC, str(e)) from None
             raise
 
+def _test_results(learn, test:LabelledImages # the test photos of a split given with the photos
+                 ) -> dict:
+    "Accuracy, top-5 accuracy and macro F1 on photos that never trained nor validated (probabilities uncalibrated)."
+    probs, targets = learn.get_preds(dl=learn.dls.test_dl(test.files, with_labels=True))
+    m = classification_metrics(probs.numpy(), targets.numpy(), list(learn.dls.vocab))
+    acc = float((probs.argmax(1) == targets).float().mean())
+    return dict(accuracy=acc, error_rate=1 - acc, top5_accuracy=m['top5_accuracy'], macro_f1=m['macro_f1'],
+                n_images=len(test.files))
+
 def _finish(learn, out:Path, config:dict, started:float, timer:_Stopwatch, export_pkl:bool=False,
-            quiet:bool=False, oof=None) -> dict:
+            quiet:bool=False, oof=None,
+            test:LabelledImages=None # a given split's test photos, evaluated after validation
+           ) -> dict:
     "Save the model and write the record: figures, interpretation, results, report (and how long each part took)."
     measured = _calibrate(learn, out, oof)
     save_model(learn, out)
@@ -395,11 +434,16 @@ def _finish(learn, out:Path, config:dict, started:float, timer:_Stopwatch, expor
     interp = calibrated_interp(learn, measured.get('calibration', {}).get('temperature', 1.))
     pairs, cm = write_interpretation(interp, out), interp.confusion_matrix()
     loss, acc = float(learn.validate()[0]), float(cm.trace() / cm.sum())  # whatever the learner's metrics are
+    tested = {'test': _test_results(learn, test)} if test is not None and test.files else {}
     timer.done('finish')
     config['results'] = dict(accuracy=acc, error_rate=1 - acc, valid_loss=loss, seconds=round(time.time() - started, 1),
-                             seconds_by_stage=timer.seconds, **measured)
+                             seconds_by_stage=timer.seconds, **measured, **tested)
+    if tested: config['n_test'] = tested['test']['n_images']
     write_config(config, out)
     print(f"validation: accuracy {acc:.4f}  error_rate {1 - acc:.4f}  ({len(learn.dls.valid_ds)} images)")
+    if t := tested.get('test'):
+        print(f"test: accuracy {t['accuracy']:.4f}  error_rate {t['error_rate']:.4f}  ({t['n_images']} images given "
+              "as test: never trained on nor validated)")
     if pairs and not quiet: print('most confused: ' + ', '.join(f"{a} as {p} ({n})" for a, p, n in pairs[:3]))
     report = write_report(out)
     (out/CHECKPOINT).unlink(missing_ok=True)  # last: until the run is written whole, --resume can finish it
@@ -416,7 +460,7 @@ def train_run(settings:TrainSettings # what to train, and where to write it (`pe
     resume = out/CHECKPOINT if settings.resume else None
     with progress_bars(not s.quiet and interactive()), _stopped_by_signals() as stop:
         if not s.quiet and first and not resume: print(f"backbone {s.arch} ({arch_why})")
-        learn, checked, s = _learner(s, processes, first, timer, stop)
+        learn, checked, s, imgs = _learner(s, processes, first, timer, stop)
         if first and not resume: _room_first(learn, s, out)  # before the first epoch, not after it
         try:
             with _kept_as_it_was(out, new=first and not resume):  # before training: a refusal leaves it as it was
@@ -425,11 +469,12 @@ def train_run(settings:TrainSettings # what to train, and where to write it (`pe
                 timer.done('features')
                 if first:
                     with writing(out/CHECK, 'the check'): checked.to_csv(out/CHECK)
-                    write_split(_split_rows(learn.dls), out)
+                    rows = _split_rows(learn.dls, _split_why(imgs, s), imgs.part('test'))
+                    write_split(rows, out); save_figure(plot_class_counts(rows), out/'classes.png')
                 if resume: config = _resumed_record(out)
                 elif first: config = _new_record(learn, s, features, out, arch_why); timer.done('lr_find')
                 else: config = dict(settings=s)
-            return _train_and_finish(learn, config, features, resume, started, timer, stop, s)
+            return _train_and_finish(learn, config, features, resume, started, timer, stop, s, imgs.part('test'))
         except NoSpace as e: raise PetsError(_no_room(e, learn, s, out)) from None
 
 def _at(checkpoint:Path) -> dict:
@@ -437,7 +482,8 @@ def _at(checkpoint:Path) -> dict:
     pos = checkpoint_position(checkpoint)
     return dict(stage=pos['stage'], epoch=pos['epoch'])
 
-def _train_and_finish(learn, config:dict, features, resume:Path|None, started:float, timer, stop, s) -> dict:
+def _train_and_finish(learn, config:dict, features, resume:Path|None, started:float, timer, stop, s,
+                      test:LabelledImages=None) -> dict:
     "Both stages, then the end of the run; a stop (Ctrl-C, SIGTERM) leaves what the folder can show, and how to go on."
     out, processes, first = Path(s.out).expanduser(), _processes(), _rank() == 0
     try:
@@ -451,7 +497,8 @@ def _train_and_finish(learn, config:dict, features, resume:Path|None, started:fl
                 if features is not None: drop_features(features)
             if not first: return config
             with alone() if processes > 1 else contextlib.nullcontext():
-                config = _finish(learn, out, {**config, **track.record()}, started, timer, s.export_pkl, s.quiet, oof)
+                config = _finish(learn, out, {**config, **track.record()}, started, timer, s.export_pkl, s.quiet, oof,
+                                 test)
             stop.check()  # a signal whose exception was swallowed while the run finished
             for line in track.finish(config): print(line)
             return config
@@ -500,7 +547,8 @@ def save_run(learn, # a trained learner
     state = run_state(learn)
     if arch: vars(state)['arch'] = arch  # not `state.arch =`: fastai warns of a Learner attribute of that name
     out.mkdir(parents=True, exist_ok=True)
-    write_split(_split_rows(learn.dls), out)
+    rows = _split_rows(learn.dls)
+    write_split(rows, out); save_figure(plot_class_counts(rows), out/'classes.png')
     config = {k: v for k, v in run_config(learn, None).items() if k != 'settings'}
     return _finish(learn, out, config, started, _Stopwatch(), export_pkl)
 

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CONFIG', 'SIDECAR', 'WEIGHTS', 'METRICS', 'CHECK', 'SPLIT', 'CHECKPOINT', 'FIGURES', 'TABLES', 'RUN_FILES',
-           'FORMAT_VERSION', 'UNKNOWN_RULES', 'TEMPERATURE', 'free_bytes', 'size_text', 'no_space', 'NoSpace',
+           'FORMAT_VERSION', 'UNKNOWN_RULES', 'TEMPERATURE', 'SPLITS', 'free_bytes', 'size_text', 'no_space', 'NoSpace',
            'room_for', 'writing', 'write_json', 'read_json', 'check_calibration', 'check_model_meta',
            'write_model_meta', 'read_model_meta', 'settings_from', 'read_config', 'read_settings', 'write_config',
            'write_split', 'read_split', 'read_skipped', 'trim_metrics', 'run_files', 'clear_run', 'writable',
@@ -24,7 +24,8 @@ FIGURES = dict(losses='Loss per epoch', lr_find='Learning rate finder, with the 
                confusion='Confusion matrix, most confused classes',
                reliability='Reliability: accuracy against confidence on the validation set, '
                            'before and after calibration',
-               label_issues='Photos whose label looks wrong (pets check --labels): given -> suggested')
+               label_issues='Photos whose label looks wrong (pets check --labels): given -> suggested',
+               classes='Photos per class: training, validation and test')
 TABLES = dict(most_confused='Most confused pairs', per_class='Accuracy per class, worst first',
               per_class_metrics='Precision, recall and F1 per class (validation set, calibrated)',
               top_losses='Top losses', check='Files converted or skipped by the check before training',
@@ -200,7 +201,7 @@ def read_model_meta(folder:Path|str) -> dict:
 
 # %% ../nbs/00b_record.ipynb #28d80177
 _LEGACY = dict(no_pretrained=lambda v: dict(pretrained=not v))  # settings older runs wrote under another name
-_BEFORE = dict(views=0, bn_stats=True)  # runs recorded before these settings existed trained the fastai way
+_BEFORE = dict(views=0, bn_stats=True, stratify=False)  # runs recorded before these settings: the fastai way
 
 def settings_from(recorded:dict, # a config.json's `settings`
                   source:str # where it was read, for the message
@@ -224,7 +225,7 @@ def read_config(run:Path|str # a run folder, or its config.json
     config, source = read_json(path), str(path)
     if 'settings' in config: config['settings'] = settings_from(config['settings'], source)
     _field(config, 'vocab', _texts, source, 'a list of different class names', required=False)
-    for k in ('n_train', 'n_valid'): _field(config, k, _count, source, 'a count', required=False)
+    for k in ('n_train', 'n_valid', 'n_test'): _field(config, k, _count, source, 'a count', required=False)
     for k in ('arch', 'device', 'device_name', 'started'): _field(config, k, lambda v: isinstance(v, str), source,
                                                                    'text', required=False)
     _field(config, 'resumed', lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v), source,
@@ -239,6 +240,11 @@ def read_config(run:Path|str # a run folder, or its config.json
     _field(results, 'seconds_by_stage', lambda v: isinstance(v, dict) and all(map(_finite, v.values())), where,
            'seconds by stage', required=False)
     check_calibration(results.get('calibration'), where)
+    _field(results, 'test', lambda v: isinstance(v, dict), where, 'an object', required=False)
+    test, where = results.get('test') or {}, f"{source} (results, test)"  # a split's test photos, given with them
+    for k in ('accuracy', 'error_rate', 'top5_accuracy', 'macro_f1'):
+        _field(test, k, _share, where, 'a share from 0 to 1', required=False)
+    _field(test, 'n_images', _count, where, 'a count', required=False)
     return config
 
 def read_settings(run:Path|str # a run folder, or its config.json
@@ -255,12 +261,15 @@ def write_config(config:dict, run:Path|str) -> Path:
     return write_json(config, Path(run)/CONFIG)
 
 # %% ../nbs/00b_record.ipynb #60e6aeb7
-def write_split(rows:list, # (file, label, 'train' or 'valid') for every image of the run
+SPLITS = ('train', 'valid', 'test')  # a photo of a run trains, validates, or (a split given with the photos) tests
+
+def write_split(rows:list, # (file, label, 'train', 'valid' or 'test', and why) for every image of the run
                 run:Path|str) -> Path:
-    "Write the run's `split.csv`."
+    "Write the run's `split.csv`: each photo, its label, its part and why it is there (a row's why may be left out)."
     dest = Path(run)/SPLIT
     with writing(dest, 'the split'), open(dest, 'w', newline='') as f:
-        w = csv.writer(f); w.writerow(['file', 'label', 'split']); w.writerows((str(f), l, s) for f, l, s in rows)
+        w = csv.writer(f); w.writerow(['file', 'label', 'split', 'why'])
+        w.writerows((str(r[0]), r[1], r[2], r[3] if len(r) > 3 else '') for r in rows)
     return dest
 
 def _csv_rows(path:Path, columns:tuple) -> list:
@@ -273,14 +282,14 @@ def _csv_rows(path:Path, columns:tuple) -> list:
         raise PetsError(f"{path} is damaged: it needs the columns {', '.join(columns)}.")
     return rows
 
-def read_split(run:Path|str, part:str=None # 'train', 'valid', or None for both
+def read_split(run:Path|str, part:str=None # 'train', 'valid', 'test', or None for all
               ) -> list:
     "The run's images as (file, label, split) from its `split.csv` ([] for a run written before it)."
     path = Path(run)/SPLIT
     if not path.is_file(): return []
     rows = _csv_rows(path, ('file', 'label', 'split'))
-    if any(r['split'] not in ('train', 'valid') for r in rows):
-        raise PetsError(f"{path} is damaged: its split column holds other values than train and valid.")
+    if any(r['split'] not in SPLITS for r in rows):
+        raise PetsError(f"{path} is damaged: its split column holds other values than train, valid and test.")
     return [(Path(r['file']), r['label'], r['split']) for r in rows if part in (None, r['split'])]
 
 def read_skipped(run:Path|str) -> list:

@@ -65,6 +65,7 @@ def run_results(config:dict) -> dict:
     figures |= {f'seconds/{k}': v for k, v in (r.get('seconds_by_stage') or {}).items()}
     figures |= {f'calibration/{k}': cal.get(k) for k in ('temperature', 'ece_before', 'ece_after')}
     figures |= {f'calibration/threshold_{k}': v for k, v in (cal.get('thresholds') or {}).items()}
+    figures |= {f'test/{k}': v for k, v in (r.get('test') or {}).items()}  # a given split's test photos
     return {k: float(v) for k, v in figures.items() if _number(v)}
 
 # %% ../nbs/02c_track.ipynb #fa1bc7ee

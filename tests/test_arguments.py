@@ -117,18 +117,18 @@ def _run_folder(tmp_path, sample, version=__version__, **settings) -> Path:
 
 COMBINATIONS = {
     'batch larger than the training images':
-        (['--bs', '64'], '--bs 64 is more than the 26 training images (32 images, 6 held out by --valid-pct 0.2): '
-                         'use --bs 26 or less.'),
+        (['--bs', '64'], '--bs 64 is more than the 25 training images (32 images, 7 held out by --valid-pct 0.2): '
+                         'use --bs 25 or less.'),  # the stratified split (scikit-learn's) rounds the share held out up
     'accumulate larger than the batch': (['--bs', '8', '--accumulate', '16'], '--accumulate 16 is more than --bs 8'),
     'batches of one image':
         (['--bs', '4', '--accumulate', '4'], 'makes training batches of 1 image, and batch norm needs 2 or more: '
                                              'use --bs 8 or more'),
     'batch not split evenly': (['--bs', '8', '--accumulate', '3'], '--bs 8 does not split evenly with --accumulate 3'),
     'no validation image':
-        (['--valid-pct', '0.01'], '--valid-pct 0.01 holds out no image of the 32 for validation: '
-                                  'use --valid-pct 0.04 or more.'),
+        (['--valid-pct', '0.01', '--no-stratify'], '--valid-pct 0.01 holds out no image of the 32 for validation: '
+                                                   'use --valid-pct 0.04 or more.'),  # stratified: one of each class
     'a class without training images':
-        (['--valid-pct', '0.95'], '--valid-pct 0.95 leaves 2 of the 4 classes without a training image'),
+        (['--valid-pct', '0.95'], '--valid-pct 0.95 leaves 4 of the 4 classes without a training image'),
     'nothing to train': (['--freeze-epochs', '0', '--epochs', '0'], '--freeze-epochs 0 and --epochs 0 train nothing'),
     'lr_find suggestion without lr_find': (['--lr', 'valley', '--lr-find-iters', '0'], '--lr valley needs lr_find'),
     'out under a file': (['--out', '{tmp}/afile/run'], 'afile/run cannot be created:'),

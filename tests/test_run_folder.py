@@ -7,7 +7,8 @@ import pytest
 
 pytestmark = pytest.mark.slow  # each test reads the trained run or runs the command
 
-FIGURES = ['batch.png', 'confusion.png', 'losses.png', 'lr_find.png', 'reliability.png', 'top_losses.png']
+FIGURES = ['batch.png', 'classes.png', 'confusion.png', 'losses.png', 'lr_find.png', 'reliability.png',
+           'top_losses.png']
 
 class Page(HTMLParser):
     "The <img> sources, headings and table count of an HTML page."
