@@ -222,7 +222,7 @@ def _labelled(s:TrainSettings, data:Path, files:list, skip:list=None) -> Labelle
 def _split_why(imgs:LabelledImages, s:TrainSettings) -> str:
     "Why each photo of the run is where it is, for `split.csv`."
     if imgs.parts is not None: return f"given by {imgs.given}"
-    how = "stratified: --valid-pct of each class" if s.stratify else "random (fastai's RandomSplitter)"
+    how = "stratified by class" if s.stratify else "random (fastai's RandomSplitter)"
     return f"{how}, --valid-pct {s.valid_pct:g}, --seed {s.seed}"
 
 # %% ../nbs/05b_pipeline.ipynb #5ea6341d
