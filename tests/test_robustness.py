@@ -101,8 +101,12 @@ def test_model_of_another_format_version(pets, trained, sample, tmp_path):
     assert res.returncode == 2 and 'format version 9' in res.stderr and 'Traceback' not in res.stderr
 
 @pytest.mark.slow
-def test_validation_split_missing_a_class_warns(trained):
-    assert 'Warning: the validation set has no images of' in trained[1].stdout
+def test_default_split_validates_every_class(trained):
+    "The default split is stratified: 8 photos of each of 4 breeds, and every breed in validation, so no warning."
+    from pets_classifier.record import read_split
+    split = read_split(trained[0])
+    assert {label for _, label, part in split if part == 'valid'} == {label for _, label, _ in split}
+    assert 'Warning: the validation set has no images of' not in trained[1].stdout
 
 def _train_args(sample, out):
     return ['train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 4,
