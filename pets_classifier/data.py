@@ -269,7 +269,8 @@ def label_images(path:Path|str, pattern:str=PETS_PATTERN, label_from:str='name',
     folders = split_folders(path)
     parts = [next((p for p, d in folders.items() if d in f.parents), None) for f in files] if folders else None
     keep = [i for i, l in enumerate(labels) if l is not None and (parts is None or parts[i] is not None)]
-    left = [f for i, f in enumerate(files) if i not in set(keep)]  # no label, or outside the split's folders
+    kept = set(keep)
+    left = [f for i, f in enumerate(files) if i not in kept]  # no label, or outside the split's folders
     given = f"the folders {' '.join(f'{d.name}/' for d in folders.values())} (fastai's GrandparentSplitter)"
     res = LabelledImages(files, labels, left, labeller, parts, given if folders else '')._keep(keep)
     if res.parts is not None: check_given(res)
