@@ -194,7 +194,8 @@ def _app_options(sub):
                    "model.json), or a .onnx file from pets export (run on onnxruntime)")
     a.add_argument('--host', type=HOST, default='127.0.0.1',
                    help="address to listen on; 0.0.0.0 for every network interface (default: 127.0.0.1)")
-    a.add_argument('--port', type=PORT, default=7860, help="port (default: 7860)")
+    a.add_argument('--port', type=PORT, help="port (default: 7860, or the next free one if it is taken: the page's "
+                   "address is printed; $GRADIO_SERVER_PORT if set)")
     a.add_argument('--share', action='store_true',
                    help="also ask Gradio for a temporary public link (needs the internet)")
     a.add_argument('--examples', type=COUNT, default=6, help="example photos shown, from the run's validation images "
@@ -427,7 +428,8 @@ def app_cmd(args):
     # Gradio prints the URL, then serves: show it at once in a pipe or log file too
     if hasattr(sys.stdout, 'reconfigure'): sys.stdout.reconfigure(line_buffering=True)
     try: serve(demo, args.host, args.port, share=args.share, concurrency=args.concurrency, quiet=args.quiet)
-    except OSError as e: raise PetsError(f"Cannot serve on {args.host}:{args.port}: {e}") from None
+    except OSError as e:
+        raise PetsError(f"Cannot serve on {args.host}{f':{args.port}' if args.port else ''}: {e}") from None
 
 # %% ../nbs/06_cli.ipynb #exportcm
 @_runs('export')

@@ -43,13 +43,22 @@ def pets_in_process(env, monkeypatch, capsys):
 
 SLOW_FIXTURES = {'pets', 'trained', 'site', 'server'}  # a process of the command, a training, the site, a server
 
+# Session fixtures that cost a training or a build: under `pytest -n 2 --dist loadgroup` their tests share a worker,
+# so each is made once (`trained` and `tracked` together: `pets runs` reads both)
+SHARED_FIXTURES = {'run': {'trained', 'tracked'}, 'site': {'site'}}
+
 def pytest_collection_modifyitems(items):
-    "The fast tier (pytest -m 'not slow') stays fast: a test that uses a slow fixture must be marked slow."
+    """The fast tier (pytest -m 'not slow') stays fast: a test that uses a slow fixture must be marked slow. Tests of
+    one costly session fixture are grouped for pytest-xdist."""
     unmarked = [i.nodeid for i in items
                 if SLOW_FIXTURES & set(getattr(i, 'fixturenames', ())) and not i.get_closest_marker('slow')]
     if unmarked:
         raise pytest.UsageError(f"mark these @pytest.mark.slow (they use {', '.join(sorted(SLOW_FIXTURES))}): "
                                 f"{unmarked}")
+    for item in items:  # with pytest-xdist's --dist loadgroup, the tests of one shared fixture run in one worker
+        if group := next((g for g, fixtures in SHARED_FIXTURES.items()
+                          if fixtures & set(getattr(item, 'fixturenames', ()))), None):
+            item.add_marker(pytest.mark.xdist_group(group))
 
 @pytest.fixture(scope='session')
 def sample(tmp_path_factory):
@@ -66,14 +75,20 @@ def trained(pets, sample, tmp_path_factory):
     return out, res
 
 def served_url(proc:subprocess.Popen, log:Path, pattern:str) -> str:
-    """The address a server started as `proc` prints to `log` (the first group of `pattern`): each server picks its own
-    free port and says which, so no port is chosen here and then lost to another program. Fails if it exits first."""
-    import re, time
+    """The address a server started as `proc` prints to `log` (the first group of `pattern`), once it accepts
+    connections: each server picks its own free port and says which, so no port is chosen here and then lost to another
+    program; some say it before they listen (JupyterLab). Fails if the server exits first."""
+    import re, socket, time
+    from urllib.parse import urlsplit
+    def accepts(url):
+        try: socket.create_connection((urlsplit(url).hostname, urlsplit(url).port), timeout=1).close()
+        except OSError: return False
+        return True
     for _ in range(3600):  # a guard against a hang (15 minutes), not a limit on how fast the machine is
-        if found := re.search(pattern, log.read_text()): return found.group(1)
+        if (found := re.search(pattern, log.read_text())) and accepts(found.group(1)): return found.group(1)
         assert proc.poll() is None, f"the server exited {proc.returncode}:\n{log.read_text()[-3000:]}"
         time.sleep(0.25)
-    raise AssertionError(f"the server said no address in 15 minutes:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"the server did not listen at an address it said in 15 minutes:\n{log.read_text()[-3000:]}")
 
 # `pets ARGS...` in a process that sends itself SIGNAL right after its first checkpoint is written: at a known point of
 # the run, however fast or slow the machine, rather than when a test polling from outside happens to see the file.
