@@ -67,6 +67,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'pets_classifier.cli._add_setting': ('cli.html#_add_setting', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli._allow_pickle': ('cli.html#_allow_pickle', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli._app_options': ('cli.html#_app_options', 'pets_classifier/cli.py'),
+                                     'pets_classifier.cli._cam_carried': ('cli.html#_cam_carried', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli._check_options': ('cli.html#_check_options', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli._classifier': ('cli.html#_classifier', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli._common': ('cli.html#_common', 'pets_classifier/cli.py'),
