@@ -4,19 +4,21 @@
 
 # %% auto #0
 __all__ = ['CAM_METHODS', 'find_layer', 'class_activation_map', 'grad_cam', 'photo_map', 'cam_overlay', 'photo_cams',
-           'write_cams']
+           'write_cams', 'plot_top_losses_cam']
 
 # %% ../nbs/04c_cam.ipynb #25b05cf5
 import difflib
 from pathlib import Path
 
 import numpy as np, torch, torch.nn.functional as F
-import matplotlib
+import matplotlib, matplotlib.pyplot as plt
 from PIL import Image, ImageDraw
 from fastai.callback.hook import hook_output
+from fastai.torch_core import to_device
 
 from .core import PetsError
 from .runtime import open_image, valid_box
+from .interpret import top_losses_table
 
 # %% ../nbs/04c_cam.ipynb #4cb33559
 def find_layer(model:torch.nn.Module, # fastai's body-plus-head model (`create_model`)
@@ -139,3 +141,38 @@ def write_cams(clf, rows:list, # a `Classifier`; `predict`'s answers (`file`, `t
             cam_overlay(img, c['heat'], c['box'], c['peak']).save(png)
             r['cam'] = dict(file=str(png), peak=c['peak'])
     return rows
+
+# %% ../nbs/04c_cam.ipynb #9a98db1b
+def _autocast(model:torch.nn.Module) -> torch.autocast:
+    "Autocast in the half precision `model`'s weights were cast to (`load_model` in bf16), else a disabled one."
+    dtypes, device = {p.dtype for p in model.parameters()}, next(model.parameters()).device.type
+    half = torch.bfloat16 if torch.bfloat16 in dtypes else torch.float16 if torch.float16 in dtypes else None
+    return torch.autocast(device, dtype=half or torch.bfloat16, enabled=half is not None)
+
+def _dl_batch(dl, idxs:list) -> tuple:
+    "Items `idxs` of fastai's `dl` as the model sees them (normalised batch) and as a person does (uint8 tensors)."
+    items = [dl.after_item(dl.dataset[i]) for i in idxs]
+    return dl.after_batch(to_device(dl.create_batch(items), dl.device))[0], [o[0] for o in items]
+
+def plot_top_losses_cam(interp, # fastai's `ClassificationInterpretation` (`calibrated_interp`, `model_interpretation`)
+                        k:int=6, size:float=2.6):
+    "The top-`k` losses, a row each: the photo, its CAM for the actual class, its CAM for the predicted class."
+    table, model = top_losses_table(interp, k), interp.learn.model.eval()
+    x, shown = _dl_batch(interp.dl, table.index.tolist())
+    with _autocast(model):
+        actual = class_activation_map(model, x, torch.tensor([interp.vocab.o2i[a] for a in table.actual]))[0]
+        predicted = class_activation_map(model, x, torch.tensor([interp.vocab.o2i[p] for p in table.predicted]))[0]
+    fig, axs = plt.subplots(len(table), 3, figsize=(3 * size, len(table) * size * 1.1), squeeze=False)
+    for row, ax, img, a, p in zip(table.itertuples(), axs, shown, actual.cpu(), predicted.cpu()):
+        img = img.permute(1, 2, 0).cpu().numpy()
+        ax[0].imshow(img); ax[0].set_title(f"{Path(str(row.file)).name}\nloss {row.loss:.2f}", fontsize=8)
+        for axis, m, what, name, prob in ((ax[1], a, 'actual', row.actual, row.p_actual),
+                                          (ax[2], p, 'predicted', row.predicted, row.p_predicted)):
+            axis.imshow(img)
+            axis.imshow(m.numpy(), alpha=0.5, cmap='jet', interpolation='bilinear',
+                        extent=(0, img.shape[1], img.shape[0], 0))
+            axis.set_title(f"{what}: {name}\np {prob:.2f}", fontsize=8)
+        for axis in ax: axis.axis('off')
+    fig.suptitle('Where the model looked (CAM): for the actual class, for the predicted one', fontsize=9)
+    fig.tight_layout()
+    return fig
