@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['UNKNOWN_MESSAGE', 'SPACE_APP', 'run_info', 'valid_images', 'example_photos', 'make_bad_uploads', 'classify',
-           'answer_photos', 'answer_table', 'pets_app', 'serve', 'package_wheel', 'write_space']
+           'answer_photos', 'answer_table', 'answer_cam', 'pets_app', 'serve', 'package_wheel', 'write_space']
 
 # %% ../nbs/05a_app.ipynb #a291c189
 import os
@@ -23,7 +23,8 @@ from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXEL
 from .record import WEIGHTS, SIDECAR, CONFIG, read_config, read_model_meta, read_split, write_json
 from .check import inspect_image
 from .inference import load_model, predict, Classifier
-from .runtime import OnnxClassifier, load_onnx, is_onnx
+from .runtime import OnnxClassifier, load_onnx, is_onnx, open_image
+from .cam import photo_cams, cam_overlay
 
 # %% ../nbs/05a_app.ipynb #96a164c7
 def _config(run:Path) -> dict:
@@ -117,6 +118,19 @@ def answer_table(clf:Classifier, files:list, # uploaded files
              *[''] * (top_k - len(r.get('top', [])))] for r in res]
     return rows, '\n'.join(f"- {m}" for r in res if (m := _message(r)))
 
+# %% ../nbs/05a_app.ipynb #4595227b
+def answer_cam(clf:Classifier, payload, # Gradio file data ({'path': ...}) or a path; None for no photo
+               show:bool=True # the page's box: False answers None at once
+              ) -> Image.Image|None:
+    "The photo under its class activation map for the predicted class; None when not asked, no photo, or refused."
+    path = payload.get('path') if isinstance(payload, dict) else payload
+    if not show or not path: return None
+    if (found := inspect_image(path)) is not None and found.action == 'skip': return None  # as `classify` refuses
+    try: img = open_image(path)
+    except PetsError: return None
+    c = photo_cams(clf, [img])[0]
+    return cam_overlay(img, c['heat'], c['box'], c['peak'])
+
 # %% ../nbs/05a_app.ipynb #67188100
 def _classifier(model:Path, precision:str) -> tuple:
     "The classifier in `model` (a model folder, one of its files, or a .onnx file from `pets export`) and its folder."
@@ -149,6 +163,9 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
                 with gr.Column():
                     label = gr.Label(num_top_classes=top_k, label='Breed')
                     message = gr.Markdown(label='message', elem_id='message')
+                    if isinstance(clf, Classifier):  # an ONNX file carries no feature map
+                        show = gr.Checkbox(label='Show where the model looked (CAM)', elem_id='show-cam')
+                        cam = gr.Image(type='pil', label='Where the model looked', elem_id='cam', interactive=False)
             button = gr.Button('Classify', variant='primary')
             if examples := example_photos(run, n_examples):
                 gr.Examples([[str(f)] for f in examples], image, label='Photos from the validation set',
@@ -161,7 +178,11 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
         kw = dict(batch=True, max_batch_size=batch) if batch > 1 else {}
         button.click(one, image, [label, message], api_name='predict', preprocess=False, **kw)
         # an upload, an example, the webcam, a paste, a clear:
-        image.change(one, image, [label, message], api_visibility='private', preprocess=False, **kw)
+        changed = image.change(one, image, [label, message], api_visibility='private', preprocess=False, **kw)
+        if isinstance(clf, Classifier):  # the map after the answer, never in the /predict API's
+            looked = dict(fn=partial(answer_cam, clf), inputs=[image, show], outputs=cam, api_visibility='private',
+                          preprocess=False)
+            changed.then(**looked); show.change(**looked)
         go.click(partial(answer_table, clf, top_k=top_k, tta=tta), files, [table, notes], api_name='predict_many')
     return demo
 

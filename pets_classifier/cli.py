@@ -159,6 +159,9 @@ def _predict_options(sub):
     p.add_argument('--top-k', type=TOP_K, default=3, help="classes per image (default: 3)")
     p.add_argument('--bs', type=BS, default=32, help="images per batch (default: 32)")
     p.add_argument('--json', action='store_true', help="one JSON object per line")
+    p.add_argument('--cam', type=FOLDER, metavar='DIR', help="also write each photo under its class activation map "
+                   "(where the model looked for its top class) into DIR as PNG; with --json each answer gets "
+                   "cam: {file, peak: [x, y] in the photo's pixels}")
     _unknown(p); _tta(p); _precision(p); _allow_pickle(p)
     return p
 
@@ -330,13 +333,24 @@ def _print_predictions(rows, as_json:bool):
         elif 'error' in r: print(f"{r['file']}\tERROR {r['error']}")
         else: print(r['file'] + '\t' + ('unknown  ' if r.get('unknown') else '') + _tops(r['top']))
 
+def _cam_carried(clf, model:str):
+    "Refuse --cam for an ONNX model: the file holds the probabilities and logits, not the feature map a CAM needs."
+    if hasattr(clf, 'session'):
+        raise PetsError(f"--cam needs the last feature map, and the ONNX file {model} does not carry it (pets export "
+                        "writes probabilities and logits only): give the model folder it was exported from.")
+
 @_runs('predict')
 def predict_cmd(args):
     "Top-k classes for image files or folders; a .onnx model runs on onnxruntime, without importing torch or fastai."
     from pets_classifier.runtime import predict
+    if args.cam: writable(args.cam, '--cam')  # before any work: nothing computed is lost
     files, clf = _image_files(args.images), _classifier(args, args.model)
+    if args.cam: _cam_carried(clf, args.model)
     rows = predict(clf, files, top_k=args.top_k, bs=args.bs, progress=_interactive() and not args.quiet,
                    unknown=args.unknown, tta=args.tta)
+    if args.cam:
+        from pets_classifier.cam import write_cams
+        rows = write_cams(clf, rows, args.cam, bs=args.bs)
     _print_predictions(rows, args.json)
 
 # %% ../nbs/06_cli.ipynb #6c472f9c

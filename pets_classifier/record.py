@@ -21,6 +21,7 @@ CONFIG, SIDECAR, WEIGHTS = 'config.json', 'model.json', 'model.safetensors'
 METRICS, CHECK, SPLIT, CHECKPOINT = 'metrics.csv', 'check.csv', 'split.csv', 'checkpoint.safetensors'
 FIGURES = dict(losses='Loss per epoch', lr_find='Learning rate finder, with the rate used',
                batch='A training batch (augmented)', top_losses='Top losses: prediction / actual',
+               top_losses_cam='Top losses: where the model looked (CAM) for the actual and the predicted class',
                confusion='Confusion matrix, most confused classes',
                reliability='Reliability: accuracy against confidence on the validation set, '
                            'before and after calibration',

@@ -23,6 +23,7 @@ from .interpret import (top_losses_table, plot_top_losses, plot_confusion, per_c
                                        calibrated_interp)
 from .train import use_precision
 from .inference import Classifier, known_images
+from .cam import plot_top_losses_cam
 _all_ = ['FIGURES', 'TABLES', 'RUN_FILES', 'write_json']  # from `pets_classifier.record`: importable from here
 
 # %% ../nbs/05_report.ipynb #2bff3e87
@@ -116,6 +117,7 @@ def write_interpretation(interp:ClassificationInterpretation, dest:Path,
     dest, k = Path(dest), min(k, len(interp.losses))
     dest.mkdir(parents=True, exist_ok=True)
     save_figure(plot_top_losses(interp, k=k), dest/'top_losses.png')
+    save_figure(plot_top_losses_cam(interp, k=min(k, 6)), dest/'top_losses_cam.png')  # `pets_classifier.cam`
     save_figure(plot_confusion(interp, top=top), dest/'confusion.png')
     _table(top_losses_table(interp, k), dest/'top_losses.csv', index=False)
     pairs = interp.most_confused(min_val=1)

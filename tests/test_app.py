@@ -136,6 +136,31 @@ def test_page_in_a_browser(server, client, bad, tmp_path):
     assert not outside, f"the page asked for files outside the server: {outside[:5]}"
 
 @pytest.mark.slow
+def test_page_shows_where_the_model_looked(server, tmp_path):
+    "Headless Chromium: a photo, then the CAM box ticked: the photo under its heatmap appears below the answer."
+    if not Path(CHROMIUM).exists(): pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright, expect
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox'])
+        try:
+            page = browser.new_page()
+            page.goto(server)
+            expect(page.get_by_text('Pet breed classifier')).to_be_visible(timeout=30_000)
+            cam = page.locator('#cam img')
+            page.locator('input[type=file]').first.set_input_files(photo())
+            expect(page.get_by_test_id('label-output-value')).to_be_visible(timeout=30_000)
+            expect(cam).to_have_count(0)  # not asked for
+            page.get_by_label('Show where the model looked (CAM)').check()
+            expect(cam).to_be_visible(timeout=30_000)
+            size = cam.evaluate('img => [img.naturalWidth, img.naturalHeight]')
+            from PIL import Image
+            assert size == list(Image.open(photo()).size), size  # the whole photo, the map over it
+            page.screenshot(path=tmp_path/'cam.png', full_page=True)
+            page.get_by_label('Show where the model looked (CAM)').uncheck()
+            expect(cam).to_have_count(0)
+        finally: browser.close()
+
+@pytest.mark.slow
 def test_space_installs_in_a_fresh_environment(trained, env, tmp_path):
     "A Space from write_space: pip resolves its requirements.txt in a new virtual environment (torch, Gradio and this "
     "package's wheel, no repository to fetch), and its app.py builds the page from the wheel alone."

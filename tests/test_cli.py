@@ -107,6 +107,26 @@ def test_predict_odd_files(pets, trained, sample, tmp_path):
     assert 'not a readable image' in out[2]['error']
 
 @pytest.mark.slow
+def test_predict_cam(pets, trained, sample, tmp_path):
+    "--cam DIR: a PNG per photo, the size of the photo, and the peak inside it; an unreadable file keeps its error."
+    files = sorted(sample.iterdir())[:3]
+    Image.open(files[0]).resize((150, 90)).save(tmp_path/'wide.jpg')  # not square: the peak in its own pixels
+    (tmp_path/'text.jpg').write_text('not an image')
+    res = pets('predict', trained[0], *files, tmp_path/'wide.jpg', tmp_path/'text.jpg', '--json', '--cam',
+               tmp_path/'cams', check=0)
+    out = [json.loads(l) for l in res.stdout.splitlines()]
+    assert 'cam' not in out[-1] and 'not a readable image' in out[-1]['error']
+    for r in out[:-1]:
+        png, (w, h) = Image.open(r['cam']['file']), Image.open(r['file']).size
+        assert png.size == (w, h) and 0 <= r['cam']['peak'][0] < w and 0 <= r['cam']['peak'][1] < h
+    assert sorted(p.name for p in (tmp_path/'cams').iterdir()) == sorted(f"{Path(r['file']).stem}.cam.png"
+                                                                         for r in out[:-1])
+    (tmp_path/'afile').write_text('')
+    res = pets('predict', trained[0], *files, '--cam', tmp_path/'afile'/'cams', check=2)
+    assert res.stdout == '' and res.stderr.strip().splitlines() == [
+        f"pets: error: --cam {tmp_path/'afile'/'cams'} cannot be created: {tmp_path/'afile'} is a file, not a folder."]
+
+@pytest.mark.slow
 def test_main_job_offline_trains_on_the_real_sample(pets, tmp_path):
     "`pets train` with no --data and no network: it says the download failed and trains on the sample that ships."
     res = pets('train', '--arch', 'efficientnet_lite0', '--size', 64, '--views', 1, '--freeze-epochs', 2,

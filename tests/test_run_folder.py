@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.slow  # each test reads the trained run or runs the command
 
 FIGURES = ['batch.png', 'classes.png', 'confusion.png', 'losses.png', 'lr_find.png', 'reliability.png',
-           'top_losses.png']
+           'top_losses.png', 'top_losses_cam.png']
 
 class Page(HTMLParser):
     "The <img> sources, headings and table count of an HTML page."
@@ -118,8 +118,9 @@ def test_interpret_writes_figures_and_prints_confusions(pets, trained, sample, t
     assert 'most confused' in lines[1] or lines[1] == 'no mistakes'
     assert all(' -> ' in l for l in lines[2:]) and len(lines[2:]) <= 2
     written = {p.name for p in (tmp_path/'interp').iterdir()}
-    assert {'confusion.png', 'top_losses.png', 'per_class.csv', 'most_confused.csv', 'report.html'} <= written
-    assert len(parse(tmp_path/'interp'/'report.html').srcs) == 2
+    assert {'confusion.png', 'top_losses.png', 'top_losses_cam.png', 'per_class.csv', 'most_confused.csv',
+            'report.html'} <= written
+    assert len(parse(tmp_path/'interp'/'report.html').srcs) == 3  # top losses, their CAMs, the confusion matrix
 
 def test_no_progress_bars_in_logs(trained):
     "stdout is a pipe here: an epoch table, but no carriage-return progress bars."
