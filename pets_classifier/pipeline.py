@@ -295,7 +295,7 @@ def _new_record(learn, s:TrainSettings, features, out:Path, arch_why:str) -> dic
     "A new run's config.json, written before lr_find and again with the learning rate used; returns it."
     state = learn.run_state
     resolved = dict(arch_why=arch_why, precision_why=state.precision_why, processes=_processes(),
-                    channels_last=hasattr(learn, 'channels_last'))
+                    channels_last=hasattr(learn, 'channels_last'), features_engine=state.features_engine)
     config = {**run_config(learn, s), 'resolved': resolved}
     write_config(config, out)
     save_figure(plot_batch(learn.dls), out/'batch.png')
