@@ -7,6 +7,7 @@ __all__ = ['UNKNOWN_FLAGGED', 'valid_logits', 'fit_temperature', 'plot_reliabili
            'calibrate_learner', 'make_non_pets', 'reliability_bins', 'ece', 'classification_metrics']
 
 # %% ../nbs/03a_calibrate.ipynb #986a0119
+import contextlib
 from pathlib import Path
 
 import numpy as np, torch
@@ -18,13 +19,16 @@ from .core import PetsError, SHARE
 from .runtime import UNKNOWN_RULES, known_scores
 from .record import TEMPERATURE
 from .interpret import reliability_bins, ece, classification_metrics
-from .train import run_state
+from .train import run_state, head_only
 _all_ = ['reliability_bins', 'ece', 'classification_metrics']  # from `.interpret`: importable from here as before
 
 # %% ../nbs/03a_calibrate.ipynb #3dc5ba14
-def valid_logits(learn:Learner) -> tuple:
+def valid_logits(learn:Learner,
+                 features=None # `head_features(learn)`, when the model is the head trained on them: no pass of the body
+                ) -> tuple:
     "The logits and targets of `learn`'s validation set (float32, CPU), computed as training computes them."
-    logits, targets = learn.get_preds(dl=learn.dls.valid, act=noop)
+    with head_only(learn, features) if features is not None else contextlib.nullcontext():
+        logits, targets = learn.get_preds(dl=learn.dls.valid, act=noop)  # `head_only`: the features' validation rows
     return logits.float().cpu(), targets.cpu()
 
 def fit_temperature(logits:torch.Tensor, targets:torch.Tensor) -> float:

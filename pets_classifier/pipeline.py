@@ -295,7 +295,7 @@ def _new_record(learn, s:TrainSettings, features, out:Path, arch_why:str) -> dic
     "A new run's config.json, written before lr_find and again with the learning rate used; returns it."
     state = learn.run_state
     resolved = dict(arch_why=arch_why, precision_why=state.precision_why, processes=_processes(),
-                    channels_last=hasattr(learn, 'channels_last'))
+                    channels_last=hasattr(learn, 'channels_last'), features_engine=state.features_engine)
     config = {**run_config(learn, s), 'resolved': resolved}
     write_config(config, out)
     save_figure(plot_batch(learn.dls), out/'batch.png')
@@ -387,9 +387,12 @@ def _out_of_fold(learn, features, s:TrainSettings):
     try: return out_of_fold(learn, features, k=5, epochs=s.freeze_epochs, lr=s.lr, seed=s.seed)
     except PetsError as e: print(f"pets: unknown thresholds on the validation set ({e})", file=sys.stderr)
 
-def _calibrate(learn, out:Path, oof=None) -> dict:
+def _valid(learn, features, s:TrainSettings) -> tuple:
+    "The validation logits and targets the end of the run needs, once: stage 1's head on its features, when the model."
+    return valid_logits(learn, features if features is not None and not s.epochs else None)
+
+def _calibrate(learn, out:Path, oof, logits:torch.Tensor, targets:torch.Tensor) -> dict:
     "Temperature (validation set) and unknown thresholds (out of fold, else validation) into model.json; figures."
-    logits, targets = valid_logits(learn)
     known = (torch.from_numpy(oof.logits), torch.from_numpy(oof.labels)) if oof is not None else None
     try: cal = learn.run_state.calibration = calibrate(logits, targets, known=known)
     except PetsError as e: print(f"pets: no calibration ({e})", file=sys.stderr); return {}
@@ -424,16 +427,19 @@ def _test_results(learn, test:LabelledImages # the test photos of a split given 
 
 def _finish(learn, out:Path, config:dict, started:float, timer:_Stopwatch, export_pkl:bool=False,
             quiet:bool=False, oof=None,
-            test:LabelledImages=None # a given split's test photos, evaluated after validation
+            test:LabelledImages=None, # a given split's test photos, evaluated after validation
+            valid:tuple=None # the validation logits and targets, if computed already (else one pass of the model)
            ) -> dict:
     "Save the model and write the record: figures, interpretation, results, report (and how long each part took)."
-    measured = _calibrate(learn, out, oof)
+    logits, targets = valid if valid is not None else valid_logits(learn)  # all that follows, from these
+    measured = _calibrate(learn, out, oof, logits, targets)
     save_model(learn, out)
     if export_pkl: _export_pkl(learn, out/'export.pkl')
     if (out/METRICS).exists(): save_figure(plot_metrics(out/METRICS), out/'losses.png')
-    interp = calibrated_interp(learn, measured.get('calibration', {}).get('temperature', 1.))
+    temperature = measured.get('calibration', {}).get('temperature', 1.)
+    interp = calibrated_interp(learn, temperature, logits=logits, targets=targets)
     pairs, cm = write_interpretation(interp, out), interp.confusion_matrix()
-    loss, acc = float(learn.validate()[0]), float(cm.trace() / cm.sum())  # whatever the learner's metrics are
+    loss, acc = float(learn.loss_func(logits, targets)), float(cm.trace() / cm.sum())  # the loss as validate gives it
     tested = {'test': _test_results(learn, test)} if test is not None and test.files else {}
     timer.done('finish')
     config['results'] = dict(accuracy=acc, error_rate=1 - acc, valid_loss=loss, seconds=round(time.time() - started, 1),
@@ -493,12 +499,13 @@ def _train_and_finish(learn, config:dict, features, resume:Path|None, started:fl
                 timer.add(learn.run_state.seconds)  # stage 1 and 2 apart
                 oof = _out_of_fold(learn, features, s) if first else None
                 if oof is not None: timer.done('out_of_fold')
+                valid = _valid(learn, features, s) if first else None  # before the features go
             finally:
                 if features is not None: drop_features(features)
             if not first: return config
             with alone() if processes > 1 else contextlib.nullcontext():
                 config = _finish(learn, out, {**config, **track.record()}, started, timer, s.export_pkl, s.quiet, oof,
-                                 test)
+                                 test, valid)
             stop.check()  # a signal whose exception was swallowed while the run finished
             for line in track.finish(config): print(line)
             return config

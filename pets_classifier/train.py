@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['FEATURES_FILE', 'backbone_stats', 'match_normalisation', 'CPUMixedPrecision', 'use_precision', 'RunState',
            'run_state', 'stage_of', 'pets_learner', 'find_lr', 'save_weights', 'load_weights', 'fit_frozen',
-           'BodyBatchNormEval', 'fit_unfrozen', 'FeatureRows', 'Rows', 'FeatureDL', 'head_features', 'drop_features',
-           'head_only', 'fit_head', 'resumes_stage2', 'two_stage', 'EtaLines', 'EpochCSV', 'progress_bars',
-           'save_checkpoint', 'checkpoint_position', 'load_checkpoint', 'EpochCheckpoint', 'distributed_state',
-           'distributed_ctx', 'alone', 'PRECISIONS', 'cpu_bf16', 'resolve_precision', 'precision_autocast']
+           'BodyBatchNormEval', 'fit_unfrozen', 'FeatureRows', 'Rows', 'FeatureDL', 'feature_engine', 'head_features',
+           'drop_features', 'head_only', 'fit_head', 'resumes_stage2', 'two_stage', 'EtaLines', 'EpochCSV',
+           'progress_bars', 'save_checkpoint', 'checkpoint_position', 'load_checkpoint', 'EpochCheckpoint',
+           'distributed_state', 'distributed_ctx', 'alone', 'PRECISIONS', 'cpu_bf16', 'resolve_precision',
+           'precision_autocast']
 
 # %% ../nbs/02_train.ipynb #0ef69bbf
 import contextlib, csv, functools, json, math, os, random, time
@@ -71,6 +72,7 @@ class RunState(Callback):
                  precision_why:str=''): # and why
         self.arch, self.precision, self.precision_why = arch, precision, precision_why
         self.stage, self.seconds, self.calibration = None, {}, None  # stage: 'head' while `head_only` runs
+        self.features_engine = None  # what ran the body for `head_features`: 'onnxruntime' or 'torch'
 
     def before_fit(self): self.started, self.trained = time.perf_counter(), False
     def after_batch(self): self.trained = self.trained or _trained_batch(self)
@@ -273,18 +275,47 @@ def _feature_batches(learn:Learner, views:int, bs:int, show:bool):
     n = views * math.ceil(learn.dls.train.n / bs) + math.ceil(learn.dls.valid.n / bs)
     return progress(_passes(learn, views, bs), n, 'features', show)
 
+_ENGINES = ('auto', 'torch', 'onnxruntime')  # what runs the frozen body for `head_features`
+
+def _onnx_runner(net:torch.nn.Module, example:torch.Tensor):
+    "`net` exported to ONNX in memory and opened in onnxruntime, as a function of a batch (fp32 on the CPU)."
+    import copy, io, warnings, onnxruntime as ort
+    flat, buf = copy.deepcopy(net).float().to(memory_format=torch.contiguous_format), io.BytesIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.autocast('cpu', enabled=False):
+        warnings.simplefilter('ignore')  # the exporter narrates
+        torch.onnx.export(flat, (example.float().contiguous(),), buf, input_names=['x'], output_names=['features'],
+                          opset_version=18, dynamo=False, dynamic_axes={'x': {0: 'batch'}})
+    opts = ort.SessionOptions(); opts.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(buf.getvalue(), opts, providers=['CPUExecutionProvider'])
+    return lambda x: torch.from_numpy(session.run(None, {'x': x.float().contiguous().numpy()})[0])
+
+def feature_engine(learn:Learner, net:torch.nn.Module, # the learner, and its body and pooling as one module
+                   example:torch.Tensor, # a batch of images as the body takes them
+                   engine:str='auto' # 'auto': onnxruntime for fp32 on a CPU where it is installed, else torch
+                  ) -> tuple:
+    "`(run, name)`: a function of a batch giving `net`'s features, and what runs it ('onnxruntime' or 'torch')."
+    if engine not in _ENGINES: raise PetsError(f"engine={engine!r}: one of {', '.join(_ENGINES)}.")
+    cpu_fp32 = _device_type(learn.dls) == 'cpu' and run_state(learn).precision == 'fp32'
+    if engine == 'onnxruntime' or (engine == 'auto' and cpu_fp32):
+        try: return _onnx_runner(net, example.cpu()), 'onnxruntime'
+        except ImportError as e:
+            if engine == 'onnxruntime':
+                raise PetsError(f"engine='onnxruntime' needs {e.name}: pip install 'pets-classifier[onnx]'") from None
+    return net, 'torch'  # without onnxruntime (the `onnx` extra), or with bf16/fp16 units torch uses
+
 def head_features(learn:Learner, views:int=8, # passes over the training images, each augmented anew
                   bs:int=64, # batch size of the head's training
                   pass_bs:int=None, # images per pass of the body (default: the training batch on a GPU, 16 on a CPU)
                   memory:float=4, # GB of features kept in memory; past it they go to `dest` (16 GB workstations: 4)
                   dest:Path=None, # the file (default: `FEATURES_FILE` in `learn.path`)
-                  progress:bool=False # a bar in a terminal or notebook, else lines with the time left
+                  progress:bool=False, # a bar in a terminal or notebook, else lines with the time left
+                  engine:str='auto' # what runs the body: see `feature_engine` (recorded in `learn.run_state`)
                  ) -> DataLoaders:
     "`DataLoaders` of the frozen body's pooled features: `views` augmented copies per training image, validation once."
     views, bs = Range(int, 1, 100).check('views', views), TRAIN_BS.check('bs', bs)
     if pass_bs is not None: BS.check('pass_bs', pass_bs)
     memory = FEATURES_MEMORY.check('memory', memory)
-    body, pool = _body(learn), learn.model[1][:_pool_split(learn)]
+    net, run = torch.nn.Sequential(_body(learn), learn.model[1][:_pool_split(learn)]), None
     # on a CPU 16 images a pass, measured 1.3x faster than 32
     pass_bs = pass_bs or (learn.dls.train.bs if _device_type(learn.dls) == 'cuda' else min(16, learn.dls.train.bs))
     n_train, n_valid = views * learn.dls.train.n, learn.dls.valid.n
@@ -294,7 +325,9 @@ def head_features(learn:Learner, views:int=8, # passes over the training images,
     with torch.no_grad(), precision_autocast(_device_type(learn.dls), run_state(learn).precision):
         try:
             for xb, yb in _feature_batches(learn, views, pass_bs, progress):
-                x = pool(body(xb.as_subclass(torch.Tensor)))
+                xb = xb.as_subclass(torch.Tensor)
+                if run is None: run, run_state(learn).features_engine = feature_engine(learn, net, xb, engine)
+                x = run(xb)
                 if rows is None: rows = FeatureRows(len(ys), x.shape[1], memory, dest or learn.path/FEATURES_FILE)
                 ys[rows.n:rows.n + len(x)] = yb.as_subclass(torch.Tensor).cpu(); rows.add(x)
         except BaseException:  # no half-written file left behind
