@@ -301,7 +301,11 @@ def feature_engine(learn:Learner, net:torch.nn.Module, # the learner, and its bo
         except ImportError as e:
             if engine == 'onnxruntime':
                 raise PetsError(f"engine='onnxruntime' needs {e.name}: pip install 'pets-classifier[onnx]'") from None
-    return net, 'torch'  # without onnxruntime (the `onnx` extra), or with bf16/fp16 units torch uses
+        except Exception as e:  # a layer torch's exporter cannot write: torch runs the body, as without onnxruntime
+            if engine == 'onnxruntime':
+                raise PetsError(f"engine='onnxruntime': the body could not be exported to ONNX: "
+                                f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+    return net, 'torch'  # without onnxruntime (the `onnx` extra), an arch it cannot export, or with bf16/fp16 units
 
 def head_features(learn:Learner, views:int=8, # passes over the training images, each augmented anew
                   bs:int=64, # batch size of the head's training
