@@ -47,6 +47,7 @@ SLOW_FIXTURES = {'pets', 'trained', 'site', 'server'}  # a process of the comman
 # so each is made once (`trained` and `tracked` together: `pets runs` reads both)
 SHARED_FIXTURES = {'run': {'trained', 'tracked'}, 'site': {'site'}}
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the groups
 def pytest_collection_modifyitems(items):
     """The fast tier (pytest -m 'not slow') stays fast: a test that uses a slow fixture must be marked slow. Tests of
     one costly session fixture are grouped for pytest-xdist."""
