@@ -18,6 +18,7 @@ from fastai.torch_core import to_device
 
 from .core import PetsError
 from .runtime import open_image, valid_box
+from .models import precision_autocast
 from .interpret import top_losses_table
 
 # %% ../nbs/04c_cam.ipynb #4cb33559
@@ -145,10 +146,10 @@ def write_cams(clf, rows:list, # a `Classifier`; `predict`'s answers (`file`, `t
 
 # %% ../nbs/04c_cam.ipynb #9a98db1b
 def _autocast(model:torch.nn.Module) -> torch.autocast:
-    "Autocast in the half precision `model`'s weights were cast to (`load_model` in bf16), else a disabled one."
-    dtypes, device = {p.dtype for p in model.parameters()}, next(model.parameters()).device.type
-    half = torch.bfloat16 if torch.bfloat16 in dtypes else torch.float16 if torch.float16 in dtypes else None
-    return torch.autocast(device, dtype=half or torch.bfloat16, enabled=half is not None)
+    "`precision_autocast` in the half precision `model`'s weights were cast to (`load_model` in bf16), else fp32."
+    dtypes = {p.dtype for p in model.parameters()}
+    precision = 'bf16' if torch.bfloat16 in dtypes else 'fp16' if torch.float16 in dtypes else 'fp32'
+    return precision_autocast(next(model.parameters()).device.type, precision)
 
 def _dl_batch(dl, idxs:list) -> tuple:
     "Items `idxs` of fastai's `dl` as the model sees them (normalised batch) and as a person does (uint8 tensors)."

@@ -499,7 +499,7 @@ def _train_and_finish(learn, config:dict, features, resume:Path|None, started:fl
                 timer.add(learn.run_state.seconds)  # stage 1 and 2 apart
                 oof = _out_of_fold(learn, features, s) if first else None
                 if oof is not None: timer.done('out_of_fold')
-                with alone() if processes > 1 and first else contextlib.nullcontext():  # fastai gathers under torchrun
+                with alone() if processes > 1 else contextlib.nullcontext():  # fastai gathers under torchrun
                     valid = _valid(learn, features, s) if first else None  # before the features go
             finally:
                 if features is not None: drop_features(features)
