@@ -109,10 +109,19 @@ def create_model(name:str, # backbone name, as for `resolve_arch`
         return create_vision_model(arch, n_out, pretrained=pretrained)
 
 # %% ../nbs/01_models.ipynb #f6c4c95d
+# oneDNN's instruction sets with bfloat16 dot products, as ONEDNN_MAX_CPU_ISA names them ('ALL' when it is not set)
+_ONEDNN_BF16 = {'AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX10_1_512', 'AVX512_CORE_AMX', 'AVX10_1_512_AMX',
+                'AVX512_CORE_AMX_FP16', 'AVX10_1_512_AMX_FP16', 'AVX10_2_512', 'AVX10_2_512_AMX_2', 'ALL', 'DEFAULT'}
+
 def cpu_bf16() -> bool:
-    "Has this CPU bfloat16 units (AVX-512 BF16 or AMX, as torch reports them), where bf16 autocast beats fp32?"
-    try: return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    """Has this CPU bfloat16 units (AVX-512 BF16 or AMX, as torch reports them) that torch may use, where bf16 autocast
+    beats fp32? Not where torch is held to older instruction sets (`ATEN_CPU_CAPABILITY=avx2`, `ONEDNN_MAX_CPU_ISA`):
+    there bf16 runs in oneDNN's reference kernels, far slower than fp32."""
+    try: units = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     except (AttributeError, RuntimeError): return False  # a torch without these checks: assume none
+    isa = os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('DNNL_MAX_CPU_ISA') or 'ALL'
+    return bool(units) and torch.backends.cpu.get_cpu_capability() not in ('DEFAULT', 'AVX2') \
+        and isa.upper() in _ONEDNN_BF16
 
 def resolve_precision(precision:str, # one of `PRECISIONS`
                       device:torch.device|str, # where training or prediction runs
