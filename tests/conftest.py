@@ -15,9 +15,37 @@ def env(tmp_path_factory):
             'https_proxy': proxy, 'HTTPS_PROXY': proxy, 'http_proxy': proxy, 'HTTP_PROXY': proxy,
             'HF_HUB_OFFLINE': '1', 'TORCH_HOME': str(home/'torch')}
 
+def in_process(env:dict):
+    """`pets ARGS...` run by this process, in `env`, its output captured; returns status, stdout and stderr. What the
+    command runs, but for the 8 s a `pets` process spends importing torch and fastai (most of a small run's time)."""
+    import contextlib, io
+    from unittest import mock
+    from pets_classifier.cli import main
+    def run(*args, check=None):
+        out, err = io.StringIO(), io.StringIO()
+        changed = {k: v for k, v in env.items() if os.environ.get(k) != v}  # env's caches and proxy, over the test's
+        with mock.patch.dict(os.environ, changed), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(list(map(str, args)))
+        res = SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
+        if check is not None:
+            assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+        return res
+    return run
+
 @pytest.fixture(scope='session')
 def pets(env):
-    "Run `pets ARGS...`; returns the CompletedProcess with text stdout and stderr."
+    "Run `pets ARGS...` in this process (`in_process`): for the tests of what a command does."
+    return in_process(env)
+
+@pytest.fixture
+def pets_in_process(env):
+    "`pets`, for the fast tier: a test that uses it trains nothing (or a step), so it need not be marked slow."
+    return in_process(env)
+
+@pytest.fixture(scope='session')
+def pets_process(env):
+    """Run the installed `pets` console script as a process; returns the CompletedProcess with text stdout and stderr:
+    for what only a process shows (its entry point, exit status, signals, a fresh interpreter's imports)."""
     def run(*args, check=None):
         res = subprocess.run([PETS, *map(str, args)], env=env, capture_output=True, text=True, timeout=900)
         if check is not None:
@@ -25,23 +53,7 @@ def pets(env):
         return res
     return run
 
-@pytest.fixture
-def pets_in_process(env, monkeypatch, capsys):
-    "Run `pets ARGS...` in this process, offline as `pets` is: the fast tier's way; returns status, stdout and stderr."
-    from pets_classifier.cli import main
-    for k in ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE',
-              'https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'):
-        monkeypatch.setenv(k, env[k])
-    def run(*args, check=None):
-        capsys.readouterr()
-        res = SimpleNamespace(returncode=main(list(map(str, args))),
-                              **dict(zip(('stdout', 'stderr'), capsys.readouterr())))
-        if check is not None:
-            assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-        return res
-    return run
-
-SLOW_FIXTURES = {'pets', 'trained', 'site', 'server'}  # a process of the command, a training, the site, a server
+SLOW_FIXTURES = {'pets', 'pets_process', 'trained', 'site', 'server'}  # the command, a training, the site, a server
 
 # Session fixtures that cost a training or a build: under `pytest -n 2 --dist loadgroup` their tests share a worker,
 # so each is made once (`trained` and `tracked` together: `pets runs` reads both)

@@ -60,12 +60,14 @@ def test_cpu_without_bfloat16_units_trains_in_fp32(sample, tmp_path, monkeypatch
 
 @pytest.mark.slow
 def test_predict_precisions(pets, trained, sample):
-    "fp32 and bf16 give the same top class on the sample; fp16 on a CPU is one clear line."
+    """fp32 and bf16 give the same top class on photos of the sample; fp16 on a CPU is one clear line. Eight photos, two
+    of each breed: on a CPU without bfloat16 units (or torch held to AVX2) bf16 runs in slow reference kernels."""
+    photos = sorted(sample.iterdir())[::4]
     top = lambda p: [json.loads(l)['top'][0][0] for l in
-                     pets('predict', trained[0], sample, '--json', '--precision', p, check=0).stdout.splitlines()]
+                     pets('predict', trained[0], *photos, '--json', '--precision', p, check=0).stdout.splitlines()]
     fp32, bf16 = top('fp32'), top('bf16')
     # a model trained for seconds: some photos sit between two classes
-    assert len(fp32) == 32 and sum(a == b for a, b in zip(fp32, bf16)) >= 26
+    assert len(fp32) == 8 and sum(a == b for a, b in zip(fp32, bf16)) >= 6
     res = pets('predict', trained[0], sample, '--precision', 'fp16')
     assert res.returncode == 2 and res.stderr.strip().count('\n') == 0 and 'runs on a GPU' in res.stderr
 
@@ -127,10 +129,11 @@ def test_predict_cam(pets, trained, sample, tmp_path):
         f"pets: error: --cam {tmp_path/'afile'/'cams'} cannot be created: {tmp_path/'afile'} is a file, not a folder."]
 
 @pytest.mark.slow
-def test_main_job_offline_trains_on_the_real_sample(pets, tmp_path):
-    "`pets train` with no --data and no network: it says the download failed and trains on the sample that ships."
-    res = pets('train', '--arch', 'efficientnet_lite0', '--size', 64, '--views', 1, '--freeze-epochs', 2,
-               '--epochs', 0, '--lr-find-iters', 0, '--out', tmp_path/'m', check=0)
+def test_main_job_offline_trains_on_the_real_sample(pets_process, tmp_path):
+    """`pets train` with no --data and no network, as the console script the README runs: it says the download failed
+    and trains on the sample that ships."""
+    res = pets_process('train', '--arch', 'efficientnet_lite0', '--size', 64, '--views', 1, '--freeze-epochs', 2,
+                       '--epochs', 0, '--lr-find-iters', 0, '--out', tmp_path/'m', check=0)
     assert 'Could not get Oxford-IIIT Pet' in res.stdout and 'the real sample that ships' in res.stdout
     config = json.loads((tmp_path/'m'/'config.json').read_text())
     assert config['settings']['data'].endswith(str(Path('pets_classifier')/'sample'/'images'))

@@ -6,10 +6,11 @@ import pytest
 from conftest import PETS
 
 TORCHRUN = str(Path(sys.executable).parent/'torchrun')
-ARGS = ['--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3]
+ARGS = ['--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3,
+        '--lr-find-iters', 12]  # the `trained` fixture's run: one process, to compare with
 
 @pytest.mark.slow
-def test_two_processes_write_one_run_that_predicts_as_well(pets, sample, env, tmp_path):
+def test_two_processes_write_one_run_that_predicts_as_well(pets, trained, sample, env, tmp_path):
     pytest.importorskip('accelerate')
     out = tmp_path/'two'
     res = subprocess.run([TORCHRUN, '--nproc_per_node', '2', PETS, 'train', '--data', sample, *map(str, ARGS),
@@ -22,8 +23,7 @@ def test_two_processes_write_one_run_that_predicts_as_well(pets, sample, env, tm
     assert ({'model.safetensors', 'model.json', 'report.html', 'config.json', 'check.csv'}
             <= {p.name for p in out.iterdir()})
     assert not (out/'checkpoint.safetensors').exists()
-    one = tmp_path/'one'
-    pets('train', '--data', sample, *ARGS, '--out', one, check=0)
+    one = trained[0]
     acc = lambda run: json.loads(pets('evaluate', run, '--data', sample, '--json', check=0).stdout)['accuracy']
     # 32 images, 4 classes: chance 0.25
     assert acc(out) > 0.4 and abs(acc(out) - acc(one)) <= 0.25, (acc(out), acc(one))
