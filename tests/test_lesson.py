@@ -160,3 +160,10 @@ def test_course_path_checks_can_fail():
     for name in ('a backbone named in vision_learner', 'an epoch count written in fit_one_cycle or fine_tune',
                  "lr_find's own plot"):
         assert not re.search(COURSE_PATH[name], hidden), name
+
+def test_lesson_2_saves_a_picture_of_its_page():
+    "Lesson 2 photographs its running page (headless Chromium), and the saved notebook keeps the picture."
+    nb = json.loads((ROOT/'nbs/lessons/02_deploy.ipynb').read_text())
+    shots = [c for c in nb['cells'] if c['cell_type'] == 'code' and 'page.screenshot(' in ''.join(c['source'])]
+    assert len(shots) == 1, len(shots)
+    assert any('image/png' in o.get('data', {}) for o in shots[0]['outputs']), 'no picture saved with the cell'
