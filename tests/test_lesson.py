@@ -90,3 +90,80 @@ def test_lesson_2_starts_from_lesson_1s_model():
     assert "save_run(best, run" in one and "best.export(run/'export.pkl')" in one
     assert "'../../pets-run'" in one and "'../../pets-run'" in two
     assert "load_learner(run/'export.pkl')" in two and 'load_model(run)' in two
+
+# What a saved output must not hold: this machine's absolute paths, a Python warning, a traceback, a stale progress bar.
+MACHINE_PATH = re.compile(r"(?<![\w.])(/work/|/root/|/tmp/|/home/|/Users/|[A-Z]:\\+Users|/usr/lib/|/usr/local/lib/)"
+                          r"|site-packages|\.venv/")
+PY_WARNING = re.compile(r'\b[A-Z]\w*Warning: ')  # FutureWarning: ..., UserWarning: ... (not a sentence's "Warning:")
+STALE_BAR = re.compile(r'<progress[^>]*value="0"')  # a bar that never moved: fastprogress left over an empty table
+
+def output_problems(nb:dict) -> list:
+    "(cell, what) for each saved output of `nb` that holds a path of this machine, a warning or a traceback."
+    found = []
+    for i, c in enumerate(nb['cells']):
+        for o in c.get('outputs', []):
+            if o['output_type'] == 'error': found.append((i, f"traceback: {o.get('ename')}")); continue
+            if o.get('name') == 'stderr': found.append((i, 'stderr: ' + ''.join(o['text'])[:100]))
+            texts = [''.join(o.get('text', ''))] + [''.join(v) for k, v in o.get('data', {}).items()
+                                                    if k.startswith('text/') and isinstance(v, (str, list))]
+            for t in texts:
+                for rx, what in ((MACHINE_PATH, 'absolute path'), (PY_WARNING, 'warning'), (STALE_BAR, 'stale bar')):
+                    if m := rx.search(t): found.append((i, f"{what}: {t[max(0, m.start() - 40):m.end() + 40]!r}"))
+    return found
+
+NOTEBOOKS = sorted(str(p.relative_to(ROOT)) for p in (ROOT/'nbs').rglob('*.ipynb')
+                   if '.ipynb_checkpoints' not in p.parts)
+
+def test_output_checks_catch_what_they_should():
+    "Each kind of bad output is caught, and plain outputs are not."
+    def nb(*outs): return {'cells': [{'cell_type': 'code', 'source': '', 'outputs': list(outs)}]}
+    bad = [{'output_type': 'error', 'ename': 'ValueError', 'evalue': '', 'traceback': []},
+           {'output_type': 'stream', 'name': 'stderr', 'text': ['something\n']},
+           {'output_type': 'stream', 'name': 'stdout', 'text': ['run folder: /work/main/pets-run\n']},
+           {'output_type': 'execute_result', 'data': {'text/plain': "'/tmp/tmpxjq_xl5q'"}},
+           {'output_type': 'stream', 'name': 'stdout', 'text': ['x.py:3: FutureWarning: `torch.jit.script`']},
+           {'output_type': 'display_data', 'data': {'text/html': '<progress max="2" value="0"></progress>'}}]
+    for o in bad: assert output_problems(nb(o)), o
+    good = {'output_type': 'stream', 'name': 'stdout',
+            'text': ["Warning: the validation set has no images of 2 classes\n", "run folder: ../../pets-run\n",
+                     "(#3) [Path('Abyssinian_1.jpg'),Path('Bengal_1.jpg')]; 3e-3/100 km/h\n"]}
+    assert not output_problems(nb(good))
+
+@pytest.mark.parametrize('name', NOTEBOOKS)
+def test_saved_outputs_are_clean(name):
+    "No saved output in nbs/ holds an absolute path of the machine it ran on, a warning or a traceback."
+    problems = output_problems(json.loads((ROOT/name).read_text()))
+    assert not problems, '\n'.join(f"cell {i}: {what}" for i, what in problems)
+
+COURSE_PATH = {  # lesson 1's code cells, as the course writes them: each argument in the cell, not in a helper
+    'a backbone named in vision_learner': r"\bvision_learner\(dls, (resnet34|'\w+'), metrics=error_rate\b",
+    "the course's resnet34, on a GPU": r"\bvision_learner\(dls, resnet34, metrics=error_rate\b",
+    'an epoch count written in fit_one_cycle or fine_tune': r"\.(fit_one_cycle|fine_tune)\(\d+[,)]",
+    'from_name_re': r'\bImageDataLoaders\.from_name_re\(path, ', 'learn.model': r'\blearn\.model\b',
+    'plot_loss': r'\blearn\.recorder\.plot_loss\(\)',
+    "lr_find's own plot": r'\blearn\.lr_find\((?![^)]*show_plot=False)[^)]*\)'}
+
+def test_lesson_1_writes_the_course_path_literally():
+    "A backbone by name in `vision_learner`, an epoch count in `fit_one_cycle`, and the course's other calls."
+    code = code_cells(LESSON)
+    missing = [name for name, rx in COURSE_PATH.items() if not re.search(rx, code)]
+    assert not missing, missing
+    assert not re.search(r'\bfrom pets_classifier\.\w+ import [^\n]*\bplot_top_losses\b', code), \
+        "the library's plot_top_losses imported over fastai's name"
+
+def test_course_path_checks_can_fail():
+    "The checks above find nothing in code that hides the backbone and the epochs in settings."
+    hidden = ("arch, weights = resolve_arch(setup.arch)\n"
+              "learn = vision_learner(dls, arch, metrics=error_rate, **weights)\n"
+              "learn.fit_one_cycle(setup.freeze_epochs, setup.lr)\n"
+              "learn.lr_find(num_it=30, show_plot=False)")
+    for name in ('a backbone named in vision_learner', 'an epoch count written in fit_one_cycle or fine_tune',
+                 "lr_find's own plot"):
+        assert not re.search(COURSE_PATH[name], hidden), name
+
+def test_lesson_2_saves_a_picture_of_its_page():
+    "Lesson 2 photographs its running page (headless Chromium), and the saved notebook keeps the picture."
+    nb = json.loads((ROOT/'nbs/lessons/02_deploy.ipynb').read_text())
+    shots = [c for c in nb['cells'] if c['cell_type'] == 'code' and 'page.screenshot(' in ''.join(c['source'])]
+    assert len(shots) == 1, len(shots)
+    assert any('image/png' in o.get('data', {}) for o in shots[0]['outputs']), 'no picture saved with the cell'
