@@ -31,6 +31,16 @@ def held_out(run:Path, holdout:Path, others:list) -> dict:
     res['thresholds_from'] = clf.calibration.get('thresholds_from', 'validation')
     return res
 
+def machine() -> str:
+    "The CPU's model, the instruction set torch runs at, whether `--precision auto` takes bf16 there, torch's threads."
+    import platform, re, torch
+    from pets_classifier.models import cpu_bf16
+    try: model = re.search(r'model name\s*:\s*(.+)', Path('/proc/cpuinfo').read_text()).group(1)
+    except (OSError, AttributeError): model = platform.processor() or platform.machine()
+    limits = ' '.join(f"{k}={os.environ[k]}" for k in ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA') if k in os.environ)
+    return (f"CPU: {model}, {os.cpu_count()} cores, torch at {torch.backends.cpu.get_cpu_capability()}"
+            f"{f' ({limits})' if limits else ''}, bf16 units used: {cpu_bf16()}, {torch.get_num_threads()} threads")
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--data', default='../shared/data/pets-real-dev/images')
@@ -45,6 +55,7 @@ def main():
     tmp = Path(tempfile.mkdtemp())
     train, holdout = holdout_split(Path(a.data), tmp)
     others = make_non_pets(tmp/'others')
+    print(machine())
     print(f"{len(list(train.iterdir()))} photos to train on, {len(list(holdout.iterdir()))} held out, "
           f"{len(others)} photos of other things; seeds {a.seeds}")
     stock = []
@@ -59,6 +70,8 @@ def main():
         secs, cfg = time.perf_counter() - t, read_config(run)
         r = held_out(run, holdout, others)
         rows.append((secs, r))
+        print(f"  pets train, seed {seed}: {cfg['arch']} at {cfg['settings'].size} px, {cfg['settings'].precision}, "
+              f"stages {cfg['results']['seconds_by_stage']}")
         print(f"  pets train, seed {seed}: {cfg['arch']} at {cfg['settings'].size} px, {cfg['settings'].epochs} "
               f"unfrozen epochs ({cfg['resolved']['arch_why']}); {secs:.0f} s; held-out {r['plain'][0]:.3f}, "
               f"with TTA {r['tta'][0]:.3f}; unknown ({r['thresholds_from']}): {r['pets_flagged']:.1%} of right pets, "
