@@ -70,8 +70,7 @@ def main():
         secs, cfg = time.perf_counter() - t, read_config(run)
         r = held_out(run, holdout, others)
         rows.append((secs, r))
-        print(f"  pets train, seed {seed}: {cfg['arch']} at {cfg['settings'].size} px, {cfg['settings'].precision}, "
-              f"stages {cfg['results']['seconds_by_stage']}")
+        print(f"  stages (s), seed {seed}, {cfg['settings'].precision}: {cfg['results']['seconds_by_stage']}")
         print(f"  pets train, seed {seed}: {cfg['arch']} at {cfg['settings'].size} px, {cfg['settings'].epochs} "
               f"unfrozen epochs ({cfg['resolved']['arch_why']}); {secs:.0f} s; held-out {r['plain'][0]:.3f}, "
               f"with TTA {r['tta'][0]:.3f}; unknown ({r['thresholds_from']}): {r['pets_flagged']:.1%} of right pets, "

@@ -111,7 +111,7 @@ def create_model(name:str, # backbone name, as for `resolve_arch`
 # %% ../nbs/01_models.ipynb #f6c4c95d
 # oneDNN's instruction sets with bfloat16 dot products, as ONEDNN_MAX_CPU_ISA names them ('ALL' when it is not set)
 _ONEDNN_BF16 = {'AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX10_1_512', 'AVX512_CORE_AMX', 'AVX10_1_512_AMX',
-                'AVX512_CORE_AMX_FP16', 'AVX10_1_512_AMX_FP16', 'AVX10_2_512', 'AVX10_2_512_AMX_2', 'ALL', 'DEFAULT'}
+                'AVX512_CORE_AMX_FP16', 'AVX10_1_512_AMX_FP16', 'AVX10_2_512', 'AVX10_2_512_AMX_2', 'ALL'}
 
 def cpu_bf16() -> bool:
     """Has this CPU bfloat16 units (AVX-512 BF16 or AMX, as torch reports them) that torch may use, where bf16 autocast
@@ -120,7 +120,7 @@ def cpu_bf16() -> bool:
     try: units = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     except (AttributeError, RuntimeError): return False  # a torch without these checks: assume none
     isa = os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('DNNL_MAX_CPU_ISA') or 'ALL'
-    return bool(units) and torch.backends.cpu.get_cpu_capability() not in ('DEFAULT', 'AVX2') \
+    return bool(units) and torch.backends.cpu.get_cpu_capability() not in ('DEFAULT', 'NO AVX', 'AVX2') \
         and isa.upper() in _ONEDNN_BF16
 
 def resolve_precision(precision:str, # one of `PRECISIONS`

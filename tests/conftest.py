@@ -15,16 +15,27 @@ def env(tmp_path_factory):
             'https_proxy': proxy, 'HTTPS_PROXY': proxy, 'http_proxy': proxy, 'HTTP_PROXY': proxy,
             'HF_HUB_OFFLINE': '1', 'TORCH_HOME': str(home/'torch')}
 
+# What `env` sets over the environment the tests run in (the rest of it is os.environ at the session's start)
+ENV_SET = ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE', 'https_proxy', 'HTTPS_PROXY', 'http_proxy',
+           'HTTP_PROXY')
+
 def in_process(env:dict):
     """`pets ARGS...` run by this process, in `env`, its output captured; returns status, stdout and stderr. What the
-    command runs, but for the 8 s a `pets` process spends importing torch and fastai (most of a small run's time)."""
-    import contextlib, io
+    command runs, but for the 8 s a `pets` process spends importing torch and fastai (most of a small run's time).
+    Warnings go to its stderr as a process shows them (Python's default filters, each warning once a run), not to
+    pytest's record of them, so a test of "one line on stderr" sees them."""
+    import contextlib, io, warnings
     from unittest import mock
     from pets_classifier.cli import main
     def run(*args, check=None):
         out, err = io.StringIO(), io.StringIO()
-        changed = {k: v for k, v in env.items() if os.environ.get(k) != v}  # env's caches and proxy, over the test's
-        with mock.patch.dict(os.environ, changed), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with mock.patch.dict(os.environ, {k: env[k] for k in ENV_SET}), contextlib.redirect_stdout(out), \
+             contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.resetwarnings(); warnings.simplefilter('default')  # a fresh interpreter's filters:
+            for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.filterwarnings('ignore', category=hidden)
+            warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: sys.stderr.write(
+                warnings.formatwarning(message, category, filename, lineno, line))  # not pytest's recorder
             status = main(list(map(str, args)))
         res = SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
         if check is not None:

@@ -159,7 +159,7 @@ def test_export_pkl_needs_a_flag_and_warns(pets, pets_process, sample, tmp_path)
     img = sorted(sample.iterdir())[0]
     res = pets('predict', out/'export.pkl', img)
     assert res.returncode == 2 and 'loading it can run any code' in res.stderr and '--allow-pickle' in res.stderr
-    # in a process of its own: Python shows a warning once per process, and this one is for the user to see
+    # as the console script shows it to a user, in a process of its own
     res = pets_process('predict', out/'export.pkl', img, '--allow-pickle', '--json', check=0)
     assert 'Unpickling' in res.stderr and json.loads(res.stdout)['top']
     assert 'can run any code' in pets('predict', '--help', check=0).stdout

@@ -123,7 +123,7 @@ def test_interpret_writes_figures_and_prints_confusions(pets, trained, sample, t
     assert len(parse(tmp_path/'interp'/'report.html').srcs) == 3  # top losses, their CAMs, the confusion matrix
 
 def test_no_progress_bars_in_logs(trained):
-    "stdout is a pipe here: an epoch table, but no carriage-return progress bars."
+    "stdout is not a terminal here: an epoch table, but no carriage-return progress bars."
     out = trained[1].stdout
     assert '\r' not in out and '█' not in out
     assert 'train_loss' in out
