@@ -19,6 +19,16 @@ def env(tmp_path_factory):
 ENV_SET = ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE', 'https_proxy', 'HTTPS_PROXY', 'http_proxy',
            'HTTP_PROXY')
 
+def checked(res, check:int=None):
+    "`res` (status, stdout, stderr of a `pets` run), asserting its status is `check` unless that is None."
+    if check is not None:
+        assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return res
+
+# The `trained` fixture's `pets train` options (tests that compare with that run use them too)
+TRAINED_ARGS = ['--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 2, '--epochs', 1,
+                '--lr', 3e-3, '--lr-find-iters', 12]
+
 def in_process(env:dict):
     """`pets ARGS...` run by this process, in `env`, its output captured; returns status, stdout and stderr. What the
     command runs, but for the 8 s a `pets` process spends importing torch and fastai (most of a small run's time).
@@ -37,10 +47,7 @@ def in_process(env:dict):
             warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: sys.stderr.write(
                 warnings.formatwarning(message, category, filename, lineno, line))  # not pytest's recorder
             status = main(list(map(str, args)))
-        res = SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue())
-        if check is not None:
-            assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-        return res
+        return checked(SimpleNamespace(returncode=status, stdout=out.getvalue(), stderr=err.getvalue()), check)
     return run
 
 @pytest.fixture(scope='session')
@@ -58,10 +65,8 @@ def pets_process(env):
     """Run the installed `pets` console script as a process; returns the CompletedProcess with text stdout and stderr:
     for what only a process shows (its entry point, exit status, signals, a fresh interpreter's imports)."""
     def run(*args, check=None):
-        res = subprocess.run([PETS, *map(str, args)], env=env, capture_output=True, text=True, timeout=900)
-        if check is not None:
-            assert res.returncode == check, f"exit {res.returncode}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-        return res
+        return checked(subprocess.run([PETS, *map(str, args)], env=env, capture_output=True, text=True, timeout=900),
+                       check)
     return run
 
 SLOW_FIXTURES = {'pets', 'pets_process', 'trained', 'site', 'server'}  # the command, a training, the site, a server
@@ -94,8 +99,7 @@ def sample(tmp_path_factory):
 def trained(pets, sample, tmp_path_factory):
     "The folder of a model trained on `sample` with the offline backbone, and the train run's result."
     out = tmp_path_factory.mktemp('run')/'model'
-    res = pets('train', '--data', sample, '--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8,
-               '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3, '--lr-find-iters', 12, '--out', out, check=0)
+    res = pets('train', '--data', sample, *TRAINED_ARGS, '--out', out, check=0)
     return out, res
 
 def served_url(proc:subprocess.Popen, log:Path, pattern:str) -> str:

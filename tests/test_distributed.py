@@ -3,11 +3,10 @@ import csv, json, subprocess, sys
 from pathlib import Path
 import pytest
 
-from conftest import PETS
+from conftest import PETS, TRAINED_ARGS
 
 TORCHRUN = str(Path(sys.executable).parent/'torchrun')
-ARGS = ['--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 2, '--epochs', 1, '--lr', 3e-3,
-        '--lr-find-iters', 12]  # the `trained` fixture's run, to compare with (two processes skip lr_find)
+ARGS = TRAINED_ARGS  # the `trained` fixture's run, to compare with (two processes skip lr_find)
 
 @pytest.mark.slow
 def test_two_processes_write_one_run_that_predicts_as_well(pets, trained, sample, env, tmp_path):
