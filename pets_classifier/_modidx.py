@@ -557,6 +557,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                           'pets_classifier/testing.py'),
                                          'pets_classifier.testing.assert_same_top': ( 'testing.html#assert_same_top',
                                                                                       'pets_classifier/testing.py'),
+                                         'pets_classifier.testing.scratch_dir': ('testing.html#scratch_dir', 'pets_classifier/testing.py'),
                                          'pets_classifier.testing.top_probs': ('testing.html#top_probs', 'pets_classifier/testing.py')},
             'pets_classifier.track': { 'pets_classifier.track.EpochMetrics': ('track.html#epochmetrics', 'pets_classifier/track.py'),
                                        'pets_classifier.track.EpochMetrics.__init__': ( 'track.html#epochmetrics.__init__',
