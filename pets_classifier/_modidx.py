@@ -96,6 +96,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'pets_classifier.cli._train_settings': ('cli.html#_train_settings', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli._tta': ('cli.html#_tta', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli._unknown': ('cli.html#_unknown', 'pets_classifier/cli.py'),
+                                     'pets_classifier.cli._write_cams': ('cli.html#_write_cams', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli.app_cmd': ('cli.html#app_cmd', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli.check_cmd': ('cli.html#check_cmd', 'pets_classifier/cli.py'),
                                      'pets_classifier.cli.evaluate_cmd': ('cli.html#evaluate_cmd', 'pets_classifier/cli.py'),
