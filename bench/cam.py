@@ -151,6 +151,22 @@ def onnx_agreement(model:str, files:list, out:Path, bs:int=16) -> dict:
     return {k: dict(file=f, gap=max(gaps[k]), gap_median=float(np.median(gaps[k])), same_peak=float(np.mean(peaks[k])))
             for k, f in res.items()}
 
+def onnx_output_cost(onnx_file:str, files:list, out:Path, threads:int) -> dict:
+    "Median seconds a photo of `logits` (what plain `pets predict` asks), the file as exported against it without `cam`."
+    import onnx
+    from pets_classifier.runtime import load_onnx, open_image
+    old = onnx.load(onnx_file)
+    del old.graph.output[2]  # as `pets export` wrote it before issue 36
+    onnx.save(old, out/'nocam.onnx')
+    clfs = dict(cam=load_onnx(onnx_file, threads=threads), nocam=load_onnx(out/'nocam.onnx', threads=threads))
+    imgs, times = [open_image(f) for f in files], {k: [] for k in clfs}
+    for img in imgs[:3]:
+        for c in clfs.values(): c.logits([img])  # warm-up
+    for img in imgs:
+        for k, c in clfs.items():
+            t = time.perf_counter(); c.logits([img]); times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
 def cpu() -> str:
     "The CPU's model name and whether it has AVX-512 BF16 / AMX (bf16 fast) or AVX2 only."
     info = Path('/proc/cpuinfo').read_text() if Path('/proc/cpuinfo').exists() else ''
@@ -197,11 +213,15 @@ def main():
     print(f"whole command on {len(files)} photos, fresh process: pets predict {w['plain']:.1f} s, with --cam "
           f"{w['cam']:.1f} s ({(w['cam'] - w['plain']) / len(files) * 1e3:.1f} ms more a photo)")
     if not a.onnx: return
+    (out/'onnx').mkdir()
     for k, r in onnx_agreement(a.model, files, out/'onnx').items():
         print(f"{k}: its cam output against PyTorch's CAM (fp32) on {len(files)} photos: largest difference "
               f"{r['gap']:.2g} of the map's range (median {r['gap_median']:.2g}), the same peak on {r['same_peak']:.1%}")
         w = command_cost(r['file'], a.data, out/f'cmd-{k}', a.threads)
         print(f"  whole command, fresh process: pets predict {Path(r['file']).name} {w['plain']:.1f} s, with --cam "
               f"{w['cam']:.1f} s ({(w['cam'] - w['plain']) / len(files) * 1e3:.1f} ms more a photo)")
+        o = onnx_output_cost(r['file'], files[:a.n_cost], out/'onnx', a.threads)
+        print(f"  logits alone, one photo at a time (median of {min(a.n_cost, len(files))}): {o['cam'] * 1e3:.1f} ms "
+              f"with the cam output in the graph, {o['nocam'] * 1e3:.1f} ms without it")
 
 if __name__ == '__main__': main()
