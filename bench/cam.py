@@ -14,8 +14,12 @@
 - Cost: time per photo of the library's `predict` one photo at a time, with and without `write_cams` (what
   `pets predict --cam` adds: a second forward pass with a hook, the map, the PNG), interleaved, medians; then the
   whole command over every photo, with and without `--cam`.
+- With `--onnx`: the run exported (`export_run`, fp32 and static int8, into a temporary folder), the ONNX graph's
+  `cam` output against PyTorch's `class_activation_map` in fp32 on every photo, for PyTorch's top class (largest
+  difference over the map's range, share of the same peak), and the whole `pets predict model.onnx` with and without
+  `--cam`.
 """
-import argparse, copy, os, statistics, subprocess, sys, tempfile, time, warnings
+import argparse, atexit, copy, os, shutil, statistics, subprocess, sys, tempfile, time, warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 warnings.filterwarnings('ignore')
@@ -126,6 +130,43 @@ def command_cost(model:str, data:str, out:Path, threads:int) -> dict:
         res[name] = time.perf_counter() - t
     return res
 
+def onnx_agreement(model:str, files:list, out:Path, bs:int=16) -> dict:
+    "Export the run (fp32, int8) into `out`; for each, its `cam` output against PyTorch's CAM (fp32) on `files`."
+    import numpy as np
+    from pets_classifier.export import export_run
+    from pets_classifier.inference import load_model
+    from pets_classifier.runtime import load_onnx, open_image, photo_map
+    res = export_run(model, out/'model.onnx', int8='static')
+    clf, res = load_model(model, precision='fp32'), dict(onnx=res['onnx'], int8=res['int8']['onnx'])
+    gaps, peaks = {k: [] for k in res}, {k: [] for k in res}
+    for i in range(0, len(files), bs):
+        imgs = [open_image(f) for f in files[i:i+bs]]
+        a, cls = maps_of(clf, imgs, 'cam')
+        cls = cls.numpy()
+        for k, f in res.items():
+            b = load_onnx(f).class_maps(imgs)[np.arange(len(imgs)), cls]
+            gaps[k] += [float(np.abs(x - y).max() / max(np.ptp(x), 1e-12)) for x, y in zip(a, b)]
+            peaks[k] += [photo_map(x, img, clf.size, clf.resize, clf.val_xtra)[2] ==
+                         photo_map(y, img, clf.size, clf.resize, clf.val_xtra)[2] for x, y, img in zip(a, b, imgs)]
+    return {k: dict(file=f, gap=max(gaps[k]), gap_median=float(np.median(gaps[k])), same_peak=float(np.mean(peaks[k])))
+            for k, f in res.items()}
+
+def onnx_output_cost(onnx_file:str, files:list, out:Path, threads:int) -> dict:
+    "Median seconds a photo of `logits` (what plain `pets predict` asks), the file as exported against it without `cam`."
+    import onnx
+    from pets_classifier.runtime import load_onnx, open_image
+    old = onnx.load(onnx_file)
+    del old.graph.output[2]  # as `pets export` wrote it before issue 36
+    onnx.save(old, out/'nocam.onnx')
+    clfs = dict(cam=load_onnx(onnx_file, threads=threads), nocam=load_onnx(out/'nocam.onnx', threads=threads))
+    imgs, times = [open_image(f) for f in files], {k: [] for k in clfs}
+    for img in imgs[:3]:
+        for c in clfs.values(): c.logits([img])  # warm-up
+    for img in imgs:
+        for k, c in clfs.items():
+            t = time.perf_counter(); c.logits([img]); times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
 def cpu() -> str:
     "The CPU's model name and whether it has AVX-512 BF16 / AMX (bf16 fast) or AVX2 only."
     info = Path('/proc/cpuinfo').read_text() if Path('/proc/cpuinfo').exists() else ''
@@ -142,6 +183,7 @@ def main():
     ap.add_argument('--n-cost', type=int, default=48, help="photos timed one at a time")
     ap.add_argument('--threads', type=int, default=1, help="torch threads (one: steady figures on a shared machine)")
     ap.add_argument('--precision', default='auto')
+    ap.add_argument('--onnx', action='store_true', help="also the ONNX file's maps and `pets predict model.onnx --cam`")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(a.threads)
@@ -163,11 +205,23 @@ def main():
               f"(mean {r[m]['rho_mean']:.3f}), peak moved on {r[m]['moved']:.1%} of {len(files)} photos")
     print(f"  check of the check, the trained model against itself: rank correlation at least {r['same_model_rho']:.3f}")
     out = Path(tempfile.mkdtemp())
+    atexit.register(shutil.rmtree, out, True)  # the PNGs and ONNX files: gone at the end
     c = cost(clf, files[:a.n_cost], out/'lib')
     print(f"per photo, one at a time (median of {min(a.n_cost, len(files))}): predict {c['plain'] * 1e3:.1f} ms, "
           f"predict + CAM PNG {c['cam'] * 1e3:.1f} ms ({c['cam'] / c['plain']:.2f}x)")
     w = command_cost(a.model, a.data, out/'cmd', a.threads)
     print(f"whole command on {len(files)} photos, fresh process: pets predict {w['plain']:.1f} s, with --cam "
           f"{w['cam']:.1f} s ({(w['cam'] - w['plain']) / len(files) * 1e3:.1f} ms more a photo)")
+    if not a.onnx: return
+    (out/'onnx').mkdir()
+    for k, r in onnx_agreement(a.model, files, out/'onnx').items():
+        print(f"{k}: its cam output against PyTorch's CAM (fp32) on {len(files)} photos: largest difference "
+              f"{r['gap']:.2g} of the map's range (median {r['gap_median']:.2g}), the same peak on {r['same_peak']:.1%}")
+        w = command_cost(r['file'], a.data, out/f'cmd-{k}', a.threads)
+        print(f"  whole command, fresh process: pets predict {Path(r['file']).name} {w['plain']:.1f} s, with --cam "
+              f"{w['cam']:.1f} s ({(w['cam'] - w['plain']) / len(files) * 1e3:.1f} ms more a photo)")
+        o = onnx_output_cost(r['file'], files[:a.n_cost], out/'onnx', a.threads)
+        print(f"  logits alone, one photo at a time (median of {min(a.n_cost, len(files))}): {o['cam'] * 1e3:.1f} ms "
+              f"with the cam output in the graph, {o['nocam'] * 1e3:.1f} ms without it")
 
 if __name__ == '__main__': main()

@@ -23,7 +23,7 @@ from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXEL
 from .record import WEIGHTS, SIDECAR, CONFIG, read_config, read_model_meta, read_split, write_json
 from .check import inspect_image
 from .inference import load_model, predict, Classifier
-from .runtime import OnnxClassifier, load_onnx, is_onnx, open_image
+from .runtime import OnnxClassifier, load_onnx, is_onnx, open_image, onnx_cams
 from .cam import photo_cams, cam_overlay
 
 # %% ../nbs/05a_app.ipynb #96a164c7
@@ -119,7 +119,7 @@ def answer_table(clf:Classifier, files:list, # uploaded files
     return rows, '\n'.join(f"- {m}" for r in res if (m := _message(r)))
 
 # %% ../nbs/05a_app.ipynb #4595227b
-def answer_cam(clf:Classifier, payload, # Gradio file data ({'path': ...}) or a path; None for no photo
+def answer_cam(clf:Classifier|OnnxClassifier, payload, # Gradio file data ({'path': ...}) or a path; None: no photo
                show:bool=True # the page's box: False answers None at once
               ) -> Image.Image|None:
     "The photo under its class activation map for the predicted class; None when not asked, no photo, or refused."
@@ -128,7 +128,7 @@ def answer_cam(clf:Classifier, payload, # Gradio file data ({'path': ...}) or a 
     if (found := inspect_image(path)) is not None and found.action == 'skip': return None  # as `classify` refuses
     try: img = open_image(path)
     except PetsError: return None
-    c = photo_cams(clf, [img])[0]
+    c = (onnx_cams if isinstance(clf, OnnxClassifier) else photo_cams)(clf, [img])[0]  # ONNX: its `cam` output
     return cam_overlay(img, c['heat'], c['box'], c['peak'])
 
 # %% ../nbs/05a_app.ipynb #67188100
@@ -149,6 +149,7 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
     n_examples, top_k = COUNT.check('n_examples', n_examples), TOP_K.check('top_k', top_k)
     batch = QUEUE_BATCH.check('batch', batch)
     clf, run = _classifier(Path(run), precision)
+    maps = isinstance(clf, Classifier) or clf.carries_cam  # not an ONNX file exported before the maps
     info = run_info(run) if (run/SIDECAR).is_file() else dict(arch=clf.arch, classes=len(clf.vocab), accuracy=None)
     kind = f" (ONNX, {clf.precision})" if isinstance(clf, OnnxClassifier) else ''
     known = info['accuracy'] is not None
@@ -163,7 +164,7 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
                 with gr.Column():
                     label = gr.Label(num_top_classes=top_k, label='Breed')
                     message = gr.Markdown(label='message', elem_id='message')
-                    if isinstance(clf, Classifier):  # an ONNX file carries no feature map
+                    if maps:
                         show = gr.Checkbox(label='Show where the model looked (CAM)', elem_id='show-cam')
                         cam = gr.Image(type='pil', label='Where the model looked', elem_id='cam', interactive=False)
             button = gr.Button('Classify', variant='primary')
@@ -179,7 +180,7 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
         button.click(one, image, [label, message], api_name='predict', preprocess=False, **kw)
         # an upload, an example, the webcam, a paste, a clear:
         changed = image.change(one, image, [label, message], api_visibility='private', preprocess=False, **kw)
-        if isinstance(clf, Classifier):  # the map after the answer, never in the /predict API's
+        if maps:  # the map after the answer, never in the /predict API's
             looked = dict(fn=partial(answer_cam, clf), inputs=[image, show], outputs=cam, api_visibility='private',
                           preprocess=False)
             changed.then(**looked); show.change(**looked)

@@ -334,10 +334,18 @@ def _print_predictions(rows, as_json:bool):
         else: print(r['file'] + '\t' + ('unknown  ' if r.get('unknown') else '') + _tops(r['top']))
 
 def _cam_carried(clf, model:str):
-    "Refuse --cam for an ONNX model: the file holds the probabilities and logits, not the feature map a CAM needs."
+    "Refuse --cam for an ONNX file written before `pets export` added the class activation maps (the `cam` output)."
+    if hasattr(clf, 'session') and not clf.carries_cam:
+        raise PetsError(f"--cam needs the class activation maps, and the ONNX file {model} was exported without them "
+                        "(by an older pets export): run pets export again, or give the model folder.")
+
+def _write_cams(clf, rows:list, dest:str, bs:int) -> list:
+    "`--cam`: from the ONNX graph's `cam` output (torch is not imported), or with fastai's hooks for a PyTorch model."
     if hasattr(clf, 'session'):
-        raise PetsError(f"--cam needs the last feature map, and the ONNX file {model} does not carry it (pets export "
-                        "writes probabilities and logits only): give the model folder it was exported from.")
+        from pets_classifier.runtime import save_cams
+        return save_cams(clf, rows, dest, bs=bs)
+    from pets_classifier.cam import write_cams
+    return write_cams(clf, rows, dest, bs=bs)
 
 @_runs('predict')
 def predict_cmd(args):
@@ -348,9 +356,7 @@ def predict_cmd(args):
     if args.cam: _cam_carried(clf, args.model)
     rows = predict(clf, files, top_k=args.top_k, bs=args.bs, progress=_interactive() and not args.quiet,
                    unknown=args.unknown, tta=args.tta)
-    if args.cam:
-        from pets_classifier.cam import write_cams
-        rows = write_cams(clf, rows, args.cam, bs=args.bs)
+    if args.cam: rows = _write_cams(clf, rows, args.cam, args.bs)
     _print_predictions(rows, args.json)
 
 # %% ../nbs/06_cli.ipynb #6c472f9c

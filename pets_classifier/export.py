@@ -16,11 +16,12 @@ from PIL import Image
 from .core import PetsError, ONE_OR_MORE
 from .record import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, read_split, writing
 from .inference import Classifier, load_model, library_versions
-from .runtime import ONNX_META, load_onnx, open_image
+from .runtime import ONNX_META, ONNX_CAM_OUTPUT, load_onnx, open_image
+from .cam import place_scores
 
 # %% ../nbs/04b_export.ipynb #fda5e870
 class PixelsToProbs(torch.nn.Module):
-    "A `Classifier`'s network as one function: uint8 RGB pixels [batch, size, size, 3] -> (probabilities, logits)."
+    "A `Classifier`'s network as one function: uint8 RGB pixels [batch, size, size, 3] -> (probabilities, logits, cam)."
     def __init__(self, clf:Classifier):
         super().__init__()
         self.model, self.temperature = clf.model, (clf.calibration or {}).get('temperature', 1.)
@@ -28,8 +29,10 @@ class PixelsToProbs(torch.nn.Module):
         self.register_buffer('std', torch.tensor(clf.std).view(1, 3, 1, 1) * 255)
 
     def forward(self, images:torch.Tensor) -> tuple:
-        logits = self.model((images.permute(0, 3, 1, 2).float() - self.mean) / self.std)
-        return (logits / self.temperature).softmax(-1), logits
+        body, head = self.model[0], self.model[1]  # fastai's model: body, then head
+        acts = body((images.permute(0, 3, 1, 2).float() - self.mean) / self.std)  # the last feature map
+        logits = head(acts)
+        return (logits / self.temperature).softmax(-1), logits, place_scores(head, acts)  # CAM: `class_activation_map`
 
 # %% ../nbs/04b_export.ipynb #aed5afc9
 _OPSET = 18  # pinned: the file does not change with torch's default opset
@@ -48,7 +51,9 @@ def _metadata(clf:Classifier, folder:Path, precision:str='fp32') -> dict:
     meta = read_model_meta(folder)
     return dict(meta, format='pets_classifier', format_version=FORMAT_VERSION, precision=precision, opset=_OPSET,
                 input='images: uint8 RGB [batch, size, size, 3] after the validation transform (resize, centre crop)',
-                output='probabilities: float32 [batch, classes], in the order of vocab', versions=library_versions())
+                output='probabilities: float32 [batch, classes], in the order of vocab', versions=library_versions(),
+                **{ONNX_CAM_OUTPUT: "float32 [batch, classes, h, w]: each class's score at each place of the body's "
+                                    "last feature map (class activation maps, as `class_activation_map`)"})
 
 def _write(proto, meta:dict, dest:Path) -> Path:
     "Attach `meta`, check the graph, write it as one file."
@@ -86,7 +91,8 @@ def export_onnx(model:Path|str, # a model folder written by `pets train` / `save
     net = PixelsToProbs(clf).eval().to(memory_format=torch.contiguous_format)
     example = torch.zeros(2, clf.size, clf.size, 3, dtype=torch.uint8)
     with _quiet():
-        program = torch.onnx.export(net, (example,), input_names=['images'], output_names=['probabilities', 'logits'],
+        program = torch.onnx.export(net, (example,), input_names=['images'],
+                                    output_names=['probabilities', 'logits', ONNX_CAM_OUTPUT],
                                     opset_version=_OPSET, dynamo=True, verbose=False,
                                     dynamic_shapes={'images': {0: torch.export.Dim('batch', min=1, max=4096)}})
     return _write(program.model_proto, _metadata(clf, folder), dest)

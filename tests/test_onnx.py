@@ -47,8 +47,9 @@ def test_export_reads_back_with_onnx_and_onnxruntime(exported, sample):
     assert (inp.name, inp.type, inp.shape[1:]) == ('images', 'tensor(uint8)', [64, 64, 3])
     assert isinstance(inp.shape[0], str)  # a named, dynamic batch axis
     pixels = np.stack([np.asarray(Image.open(f).convert('RGB').resize((64, 64))) for f in sorted(sample.iterdir())[:5]])
-    probs, logits = session.run(None, {'images': pixels})
-    assert [o.name for o in outs] == ['probabilities', 'logits'] and probs.shape == (5, len(sidecar['vocab']))
+    probs, logits, cam = session.run(None, {'images': pixels})
+    assert [o.name for o in outs] == ['probabilities', 'logits', 'cam'] and probs.shape == (5, len(sidecar['vocab']))
+    assert cam.shape == (5, len(sidecar['vocab']), 2, 2) and 'cam' in meta  # each class at each place: 64 px, stride 32
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)  # softmax inside the graph
     t = sidecar['calibration']['temperature']  # pets train calibrated it; the graph divides by it
     np.testing.assert_allclose(probs, np.exp(logits / t) / np.exp(logits / t).sum(1, keepdims=True), atol=1e-5)
@@ -69,6 +70,44 @@ def test_predict_onnx_without_torch_or_fastai(exported, sample, env):
     by_onnx = [json.loads(line) for line in res.stdout.splitlines()]
     assert [r['file'] for r in by_onnx] == files
     assert_same_answers(by_onnx, by_torch, eps=1e-4)  # ONNX Runtime's kernels, not torch's
+
+@pytest.mark.slow
+def test_predict_onnx_cam_without_torch(exported, sample, env, tmp_path):
+    "`pets predict model.onnx --json --cam DIR` with torch unimportable: a PNG and a peak per photo, PyTorch's peaks."
+    run, _ = exported
+    files = [str(f) for f in sorted(sample.iterdir())[:8]]
+    res = subprocess.run([sys.executable, '-c', NO_TORCH, 'predict', str(run/'model.onnx'), *files, '--json', '--cam',
+                          str(tmp_path/'onnx')], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    by_onnx = [json.loads(line) for line in res.stdout.splitlines()]
+    from PIL import Image
+    for r in by_onnx:
+        assert Image.open(r['cam']['file']).size == Image.open(r['file']).size
+        assert r['cam']['file'] == str(tmp_path/'onnx'/f"{r['file'].rsplit('/', 1)[-1].rsplit('.', 1)[0]}.cam.png")
+    from pets_classifier.cam import write_cams
+    from pets_classifier.inference import load_model
+    from pets_classifier.runtime import predict
+    clf = load_model(run, precision='fp32')
+    by_torch = write_cams(clf, predict(clf, files), tmp_path/'torch')
+    same = [a['cam']['peak'] == b['cam']['peak'] for a, b in zip(by_onnx, by_torch)]
+    assert sum(same) >= 6, [(a['cam']['peak'], b['cam']['peak']) for a, b in zip(by_onnx, by_torch)]  # but near-ties
+    int8 = subprocess.run([sys.executable, '-c', NO_TORCH, 'predict', str(run/'model.int8.onnx'), *files[:2], '--json',
+                           '--cam', str(tmp_path/'int8')], env=env, capture_output=True, text=True, timeout=300)
+    assert int8.returncode == 0 and all('peak' in json.loads(line)['cam'] for line in int8.stdout.splitlines()), int8
+
+@pytest.mark.slow
+def test_onnx_without_cam_refuses_it(exported, sample, pets, tmp_path):
+    "An ONNX file exported before the class activation maps (no `cam` output): --cam refused in one line, no PNG."
+    import onnx
+    run, _ = exported
+    old = onnx.load(run/'model.onnx')
+    del old.graph.output[2]
+    onnx.save(old, tmp_path/'old.onnx')
+    res = pets('predict', tmp_path/'old.onnx', sorted(sample.iterdir())[0], '--cam', tmp_path/'cams', check=2)
+    assert res.stderr.strip().splitlines() == [
+        f"pets: error: --cam needs the class activation maps, and the ONNX file {tmp_path/'old.onnx'} was exported "
+        "without them (by an older pets export): run pets export again, or give the model folder."]
+    assert not any((tmp_path/'cams').glob('*.png'))
 
 @pytest.mark.slow
 def test_blocker_blocks(exported, env):
