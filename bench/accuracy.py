@@ -53,7 +53,8 @@ def stock_lesson(train:Path, holdout:Path, arch:str, seed:int=2) -> tuple:
 def ours(train:Path, holdout:Path, arch:str, run:Path, precision:str='auto') -> tuple:
     "`pets train` with its defaults, end to end: (seconds, held-out accuracy of the saved model in fp32)."
     from pets_classifier.cli import main
-    from pets_classifier.inference import load_model, evaluate, predict
+    from pets_classifier.inference import load_model, evaluate
+    from pets_classifier.runtime import predict
     t = time.perf_counter()
     assert main(['train', '--data', str(train), '--arch', arch, '--out', str(run), '--precision', precision, '--quiet']) == 0
     secs = time.perf_counter() - t

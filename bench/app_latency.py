@@ -77,7 +77,8 @@ def main():
     import torch
     from fastai.vision.all import get_image_files
     from gradio_client import Client, handle_file
-    from pets_classifier.inference import load_model, predict
+    from pets_classifier.inference import load_model
+    from pets_classifier.runtime import predict
 
     photos = sorted(get_image_files(a.data))
     files = [photos[i % len(photos)] for i in range(a.n)]

@@ -1,4 +1,4 @@
-"""Prediction latency and throughput: `pets predict` (our `inference.predict`) against stock fastai `learn.predict`,
+"""Prediction latency and throughput: `pets predict` (our `runtime.predict`) against stock fastai `learn.predict`,
 measured in the same run, on the same photos and the same weights.
 
     python bench/predict.py --data ../shared/data/pets-real-dev/images
@@ -33,7 +33,8 @@ def main():
     from fastai.vision.all import get_image_files
     from pets_classifier.data import pets_dataloaders
     from pets_classifier.train import pets_learner
-    from pets_classifier.inference import save_model, load_model, predict, open_image
+    from pets_classifier.inference import save_model, load_model
+    from pets_classifier.runtime import predict, open_image
 
     files = sorted(get_image_files(a.data))
     for f in files: f.read_bytes()  # page cache warm for every contender

@@ -22,9 +22,9 @@ from PIL import Image
 from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXELS
 from .record import WEIGHTS, SIDECAR, CONFIG, read_config, read_model_meta, read_split, write_json
 from .check import inspect_image
-from .inference import load_model, predict, Classifier
-from .runtime import OnnxClassifier, load_onnx, is_onnx, open_image, onnx_cams
-from .cam import photo_cams, cam_overlay
+from .inference import load_model, Classifier
+from .runtime import OnnxClassifier, load_onnx, is_onnx, open_image, onnx_cams, predict, cam_overlay
+from .cam import photo_cams
 
 # %% ../nbs/05a_app.ipynb #96a164c7
 def _config(run:Path) -> dict:

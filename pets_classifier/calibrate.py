@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['UNKNOWN_FLAGGED', 'valid_logits', 'fit_temperature', 'plot_reliability', 'unknown_thresholds', 'calibrate',
-           'calibrate_learner', 'make_non_pets', 'reliability_bins', 'ece', 'classification_metrics']
+           'calibrate_learner', 'make_non_pets']
 
 # %% ../nbs/03a_calibrate.ipynb #986a0119
 import contextlib
@@ -16,11 +16,11 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import Learner, noop
 
 from .core import PetsError, SHARE
-from .runtime import UNKNOWN_RULES, known_scores
+from .record import UNKNOWN_RULES
+from .runtime import known_scores
 from .record import TEMPERATURE
-from .interpret import reliability_bins, ece, classification_metrics
+from .interpret import reliability_bins, ece
 from .train import run_state, head_only
-_all_ = ['reliability_bins', 'ece', 'classification_metrics']  # from `.interpret`: importable from here as before
 
 # %% ../nbs/03a_calibrate.ipynb #3dc5ba14
 def valid_logits(learn:Learner,

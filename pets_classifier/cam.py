@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['CAM_METHODS', 'find_layer', 'place_scores', 'class_activation_map', 'grad_cam', 'photo_cams', 'write_cams',
-           'plot_top_losses_cam', 'photo_map', 'cam_overlay']
+           'plot_top_losses_cam']
 
 # %% ../nbs/04b_cam.ipynb #25b05cf5
 import difflib
@@ -17,10 +17,9 @@ from fastai.callback.hook import hook_output
 from fastai.torch_core import to_device
 
 from .core import PetsError
-from .runtime import photo_map, cam_overlay, save_cams
+from .runtime import photo_map, save_cams
 from .models import precision_autocast
 from .interpret import top_losses_table
-_all_ = ['photo_map', 'cam_overlay']  # NumPy and PIL only, in `pets_classifier.runtime`: importable from here
 
 # %% ../nbs/04b_cam.ipynb #4cb33559
 def find_layer(model:torch.nn.Module, # fastai's body-plus-head model (`create_model`)

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PRECISION_HELP', 'COMMANDS', 'parser', 'main', 'train_cmd', 'evaluate_cmd', 'predict_cmd', 'interpret_cmd',
-           'report_cmd', 'check_cmd', 'app_cmd', 'export_cmd', 'runs_cmd', 'PRECISIONS']
+           'report_cmd', 'check_cmd', 'app_cmd', 'export_cmd', 'runs_cmd']
 
 # %% ../nbs/06_cli.ipynb #7d113c8e
 import argparse, json, re, sys, warnings
@@ -13,7 +13,6 @@ from pathlib import Path
 from .core import (PetsError, Terminated, PETS_PATTERN, PRECISIONS, TrainSettings, Range, Regex,
     Choice, Choices, PATH, FOLDER, HOST, NAME, SIZE, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
 from .record import writable, not_inside, CONFIG
-_all_ = ['PRECISIONS']  # from `pets_classifier.core`; importable from here as before
 
 # %% ../nbs/06_cli.ipynb #c21f205b
 def _interactive() -> bool: return sys.stdout.isatty()

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['BREEDS', 'SAMPLE_MARKER', 'pets_folder', 'pets_images', 'breed_style', 'sample_image', 'make_sample_pets',
-           'is_sample', 'real_sample', 'offline_sample', 'lesson_images', 'LabelledImages', 'name_regex',
-           'name_labeller', 'image_listing', 'list_images', 'split_folders', 'read_labels', 'label_images',
-           'check_given', 'csv_path', 'csv_labels', 'FastAugment', 'stratified_split', 'too_small_to_validate',
-           'pets_splitter', 'pets_block', 'valid_resize', 'valid_item_tfm', 'default_workers', 'pets_dataloaders',
-           'check_split', 'missing_valid_classes', 'PetsError', 'PETS_PATTERN']
+           'is_sample', 'real_sample', 'offline_sample', 'LabelledImages', 'name_regex', 'name_labeller',
+           'image_listing', 'list_images', 'split_folders', 'read_labels', 'label_images', 'check_given', 'csv_path',
+           'csv_labels', 'FastAugment', 'stratified_split', 'too_small_to_validate', 'pets_splitter', 'pets_block',
+           'valid_resize', 'valid_item_tfm', 'default_workers', 'pets_dataloaders', 'check_split',
+           'missing_valid_classes']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
 import dataclasses, importlib.resources, os, re, tempfile, urllib.error
@@ -28,15 +28,11 @@ from fastcore.meta import delegates
 # Private names of the libraries pinned in pyproject.toml, in this one place: not part of their public API, so they
 # may change in any release; on an upgrade check these first. From fastai 2.8.12 (the pinned `fastai==2.8.12`):
 from fastai.vision.augment import _WarpCoord, _BrightnessLogit, _ContrastLogit  # `PetsAugment`'s warp and lighting
-# From torch (tested up to 2.14.1): the base class of every batch-norm layer (`pets_classifier.train` keeps the
-# body's in eval mode). Used by attribute elsewhere: fastai's `DistributedDL._broadcast`, replaced while
-# `train.distributed_ctx` runs, and torch's `torch.cpu._is_avx512_bf16_supported` and `_is_amx_tile_supported`
-# (`train.cpu_bf16`).
-from torch.nn.modules.batchnorm import _BatchNorm  # noqa: F401 (used by pets_classifier.train)
+# Used by attribute elsewhere: fastai's `DistributedDL._broadcast`, replaced while `train.distributed_ctx` runs, and
+# torch's (tested up to 2.14.1) `torch.cpu._is_avx512_bf16_supported` and `_is_amx_tile_supported` (`models.cpu_bf16`).
 
 from .core import (PetsError, PETS_PATTERN, TrainSettings, Range, SHARE, SEED, SIZE, TRAIN_BS, WORKERS,
     ONE_OR_MORE, walk_files)
-_all_ = ['PetsError', 'PETS_PATTERN']  # defined in `pets_classifier.core`; importable from here as before
 
 # %% ../nbs/00_data.ipynb #b42b01d3
 def pets_folder() -> Path:
@@ -130,20 +126,6 @@ def offline_sample(e:PetsError # why Oxford-IIIT Pet could not be had
     print(f"{str(e).splitlines()[0]}\nTraining on the real sample that ships with pets_classifier instead: 5 photos of "
           "each of the 37 breeds (Oxford-IIIT Pet, CC BY-SA 4.0); --data DIR for your own photos.")
     return real_sample()
-
-def lesson_images(sample:bool=None, # True: synthetic sample; None: sample under nbdev-test or PETS_SAMPLE=1
-                  **sample_kw # passed to `make_sample_pets`
-                 ) -> Path:
-    "Images for the lesson: Oxford-IIIT Pet (or `$PETS_DATA`), the real sample offline, the synthetic one in tests."
-    if sample is None: sample = bool(os.environ.get('IN_TEST') or os.environ.get('PETS_SAMPLE'))
-    if not sample and os.environ.get('PETS_DATA'):
-        data = Path(os.environ['PETS_DATA']).expanduser()
-        if not data.is_dir(): raise PetsError(f"PETS_DATA names {data}, which is not a folder of images.")
-        return data
-    if not sample:
-        try: return pets_images()
-        except PetsError as e: return offline_sample(e)
-    return make_sample_pets(**sample_kw)
 
 # %% ../nbs/00_data.ipynb #7b1134db
 @dataclass

@@ -11,7 +11,8 @@ import torch
 from fastai.vision.all import DataLoaders, Learner, CrossEntropyLossFlat, create_head
 
 from .core import PetsError, Range
-from .train import Rows, FeatureDL, precision_autocast
+from .train import Rows, FeatureDL, run_state
+from .models import precision_autocast
 
 # %% ../nbs/02d_fewshot.ipynb #2c81386c
 def photos_dl(dls:DataLoaders, # DataLoaders whose transforms and vocabulary to use (from `pets_dataloaders`)
@@ -36,7 +37,7 @@ def view_features(learn:Learner, # a learner from `pets_learner` (fastai's body-
     body, pool = model[0], model[1][:2]
     model.eval()
     out, ys, secs = [], None, []
-    with torch.no_grad(), precision_autocast(torch.device(learn.dls.device).type, getattr(learn, 'precision', 'fp32')):
+    with torch.no_grad(), precision_autocast(torch.device(learn.dls.device).type, run_state(learn).precision):
         for _ in range(views):
             start, rows, targets = time.perf_counter(), [], []
             for xb, *yb in dl:  # a loader without labels gives only the images

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['PICKLE_SUFFIXES', 'library_versions', 'save_model', 'Classifier', 'classifier_from_learner', 'load_model',
-           'known_images', 'evaluate', 'open_image', 'predict', 'FORMAT_VERSION', 'WEIGHTS', 'SIDECAR']
+           'known_images', 'evaluate']
 
 # %% ../nbs/04_inference.ipynb #71ab556b
 import os, platform, warnings
@@ -24,10 +24,8 @@ from .core import PetsError, PETS_PATTERN, BS, odd_file
 from .data import label_images, valid_resize
 from .models import create_model, resolve_precision, precision_autocast
 from .record import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, write_model_meta, writing
-from .runtime import open_image, valid_image, predict, is_onnx
+from .runtime import valid_image, predict, is_onnx
 from .interpret import ece, classification_metrics
-# from `pets_classifier.runtime` (no torch) and `.record`: importable from here as before
-_all_ = ['open_image', 'predict', 'FORMAT_VERSION', 'WEIGHTS', 'SIDECAR']
 
 # %% ../nbs/04_inference.ipynb #89204f1d
 def library_versions() -> dict:

@@ -22,7 +22,7 @@ from .record import writing
 from .report import save_figure
 # A private name of this library, in this one place: where fastai's head splits into pooling and the layers that
 # train on cached features (`pets_classifier.train`), with its one-line error for a head that does not split so.
-from .train import _pool_split
+from .train import pool_split
 
 # %% ../nbs/03b_labels.ipynb #233aa394
 FOLDS = Range(int, 2, 100)  # folds of the out-of-fold probabilities
@@ -40,7 +40,7 @@ class OutOfFold:
 
 def _head_start(learn:Learner) -> int:
     "Where the layers that train on cached features start in `learn.model[1]`; a `PetsError` if there are none."
-    try: return _pool_split(learn)
+    try: return pool_split(learn)
     except (TypeError, IndexError, KeyError):  # a model that is not fastai's body-plus-head
         raise PetsError("Cached features need fastai's `create_head` (pooling, flatten, then layers): "
                         "make the learner with pets_learner or vision_learner.") from None

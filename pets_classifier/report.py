@@ -4,8 +4,7 @@
 
 # %% auto #0
 __all__ = ['REPORT_CSS', 'save_figure', 'plot_batch', 'plot_lr_find_choice', 'plot_metrics', 'plot_class_counts',
-           'write_interpretation', 'model_interpretation', 'write_report', 'FIGURES', 'TABLES', 'RUN_FILES',
-           'write_json']
+           'write_interpretation', 'model_interpretation', 'write_report']
 
 # %% ../nbs/05_report.ipynb #ac341c3b
 import base64, html, math
@@ -17,14 +16,13 @@ from fastai.vision.all import (ClassificationInterpretation, DataBlock, ImageBlo
     Normalize, Learner, CrossEntropyLossFlat)
 
 from .core import PetsError, PETS_PATTERN, BS, ONE_OR_MORE, odd_file
-from .record import FIGURES, TABLES, RUN_FILES, CONFIG, METRICS, write_json, read_config, writing
+from .record import FIGURES, TABLES, CONFIG, METRICS, read_config, writing
 from .data import valid_item_tfm
 from .interpret import (top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy,
                                        calibrated_interp)
 from .train import use_precision
 from .inference import Classifier, known_images
 from .cam import plot_top_losses_cam
-_all_ = ['FIGURES', 'TABLES', 'RUN_FILES', 'write_json']  # from `pets_classifier.record`: importable from here
 
 # %% ../nbs/05_report.ipynb #2bff3e87
 def save_figure(fig, dest:Path, dpi:int=100) -> Path:

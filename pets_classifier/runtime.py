@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'ONNX_META', 'ONNX_CAM_OUTPUT', 'open_image', 'image_files', 'valid_image', 'valid_box',
            'photo_map', 'jet', 'cam_overlay', 'top_classes', 'known_scores', 'unknown_rule', 'tta_logits', 'predict',
-           'OnnxClassifier', 'load_onnx', 'is_onnx', 'onnx_cams', 'save_cams', 'UNKNOWN_RULES']
+           'OnnxClassifier', 'load_onnx', 'is_onnx', 'onnx_cams', 'save_cams']
 
 # %% ../nbs/04a_runtime.ipynb #523a0774
 import json, math, mimetypes
@@ -17,7 +17,6 @@ from PIL import Image, ImageDraw
 
 from .core import PetsError, BS, TOP_K, odd_file, walk_files
 from .record import UNKNOWN_RULES, check_model_meta
-_all_ = ['UNKNOWN_RULES']  # from `pets_classifier.record`: importable from here as before
 
 # %% ../nbs/04a_runtime.ipynb #8867c5e3
 def open_image(path:Path|str) -> Image.Image:

@@ -15,7 +15,7 @@ from . import __version__
 from .core import PetsError
 from .record import FIGURES, run_files
 from .train import stage_of
-from .train import _AfterTrainingEpoch  # a private name: the base of EpochCSV, for the same epochs
+from .train import AfterTrainingEpoch  # the base of EpochCSV: the same epochs
 
 # %% ../nbs/02c_track.ipynb #53a14069
 _LIBRARIES = dict(mlflow='MLflow', tensorboard='TensorBoard')  # each tracker's import name: its library's
@@ -69,7 +69,7 @@ def run_results(config:dict) -> dict:
     return {k: float(v) for k, v in figures.items() if _number(v)}
 
 # %% ../nbs/02c_track.ipynb #fa1bc7ee
-class EpochMetrics(_AfterTrainingEpoch):
+class EpochMetrics(AfterTrainingEpoch):
     "After each trained epoch, `log` its losses and metrics, named STAGE/NAME, with the epoch (of the stage) as step."
     def __init__(self, log): self.log_values = log # called as `log(values, step)`
 

@@ -5,11 +5,10 @@
 # %% auto #0
 __all__ = ['FEATURES_FILE', 'backbone_stats', 'match_normalisation', 'CPUMixedPrecision', 'use_precision', 'RunState',
            'run_state', 'stage_of', 'pets_learner', 'find_lr', 'save_weights', 'load_weights', 'fit_frozen',
-           'BodyBatchNormEval', 'fit_unfrozen', 'FeatureRows', 'Rows', 'FeatureDL', 'feature_engine', 'head_features',
-           'drop_features', 'head_only', 'fit_head', 'resumes_stage2', 'two_stage', 'EtaLines', 'EpochCSV',
-           'progress_bars', 'save_checkpoint', 'checkpoint_position', 'load_checkpoint', 'EpochCheckpoint',
-           'distributed_state', 'distributed_ctx', 'alone', 'PRECISIONS', 'cpu_bf16', 'resolve_precision',
-           'precision_autocast']
+           'BodyBatchNormEval', 'fit_unfrozen', 'pool_split', 'FeatureRows', 'Rows', 'FeatureDL', 'feature_engine',
+           'head_features', 'drop_features', 'head_only', 'fit_head', 'resumes_stage2', 'two_stage',
+           'AfterTrainingEpoch', 'EtaLines', 'EpochCSV', 'progress_bars', 'save_checkpoint', 'checkpoint_position',
+           'load_checkpoint', 'EpochCheckpoint', 'distributed_state', 'distributed_ctx', 'alone']
 
 # %% ../nbs/02_train.ipynb #0ef69bbf
 import contextlib, csv, functools, json, math, os, random, time
@@ -22,13 +21,11 @@ from fastai.vision.all import (vision_learner, Learner, Normalize, error_rate, a
     imagenet_stats, Callback, Recorder, TrainEvalCallback, rank_distrib, GradientAccumulation, MixedPrecision, AMPMode,
     DataLoaders, L, DataLoader, Flatten, trainable_params)
 
-from .core import (PetsError, PRECISIONS, Range, EPOCHS, LR, LR_RATIO, ACCUMULATE, TRAIN_BS, BS,
+from .core import (PetsError, Range, EPOCHS, LR, LR_RATIO, ACCUMULATE, TRAIN_BS, BS,
     FEATURES_MEMORY, Eta, progress, odd_file)
 from .record import writing, room_for, NoSpace, no_space
-from .models import resolve_arch, weights_download, cpu_bf16, resolve_precision, precision_autocast
-from .data import _BatchNorm  # a private name: see the note where data imports it
-# defined in core and models, importable from here as before:
-_all_ = ['PRECISIONS', 'cpu_bf16', 'resolve_precision', 'precision_autocast']
+from .models import resolve_arch, weights_download, resolve_precision, precision_autocast
+from fastai.callback.training import bn_types
 
 # %% ../nbs/02_train.ipynb #c28e7f91
 def backbone_stats(learn:Learner) -> tuple:
@@ -180,12 +177,14 @@ def _body(learn:Learner) -> torch.nn.Module:
     "The pretrained body of fastai's body-plus-head model (unwrapped from DistributedDataParallel)."
     return getattr(learn.model, 'module', learn.model)[0]
 
+_BATCH_NORMS = (*bn_types, torch.nn.SyncBatchNorm)  # fastai's, and what its `to_distributed(sync_bn=True)` makes
+
 class BodyBatchNormEval(Callback):
     "Keep the body's batch-norm layers in eval mode while training: ImageNet's stats stay, scale and shift still learn."
     order = TrainEvalCallback.order + 1  # after fastai puts the model in training mode
     def before_train(self):
         for m in _body(self.learn).modules():
-            if isinstance(m, _BatchNorm): m.eval()
+            if isinstance(m, _BATCH_NORMS): m.eval()
 
 def fit_unfrozen(learn:Learner, epochs:int=2, lr_max:float=1e-4, # one-cycle epochs and the head's peak rate
                  lr_ratio:float=100, # the first layers train `lr_ratio` times slower than the head
@@ -201,7 +200,7 @@ def fit_unfrozen(learn:Learner, epochs:int=2, lr_max:float=1e-4, # one-cycle epo
                         cbs=[] if bn_stats else [BodyBatchNormEval()])
 
 # %% ../nbs/02_train.ipynb #c2d3e4f5
-def _pool_split(learn:Learner) -> int:
+def pool_split(learn:Learner) -> int:
     "Where fastai's head splits into pooling (before) and trainable layers (after); `PetsError` if it cannot."
     head = learn.model[1]
     if not (isinstance(head, torch.nn.Sequential) and len(head) > 2 and isinstance(head[1], Flatten)):
@@ -319,7 +318,7 @@ def head_features(learn:Learner, views:int=8, # passes over the training images,
     views, bs = Range(int, 1, 100).check('views', views), TRAIN_BS.check('bs', bs)
     if pass_bs is not None: BS.check('pass_bs', pass_bs)
     memory = FEATURES_MEMORY.check('memory', memory)
-    net, run = torch.nn.Sequential(_body(learn), learn.model[1][:_pool_split(learn)]), None
+    net, run = torch.nn.Sequential(_body(learn), learn.model[1][:pool_split(learn)]), None
     # on a CPU 16 images a pass, measured 1.3x faster than 32
     pass_bs = pass_bs or (learn.dls.train.bs if _device_type(learn.dls) == 'cuda' else min(16, learn.dls.train.bs))
     n_train, n_valid = views * learn.dls.train.n, learn.dls.valid.n
@@ -354,7 +353,7 @@ def drop_features(feats:DataLoaders):
 def head_only(learn:Learner, features:DataLoaders):
     "Within the block `learn` trains just the head's layers after pooling, on `features` from `head_features`."
     saved = learn.model, learn.dls, learn.splitter
-    learn.model, learn.dls = learn.model[1][_pool_split(learn):], features
+    learn.model, learn.dls = learn.model[1][pool_split(learn):], features
     learn.splitter, learn.opt = trainable_params, None
     run_state(learn).stage = 'head'
     try: yield learn
@@ -397,7 +396,7 @@ def two_stage(learn:Learner, freeze_epochs:int=4, epochs:int=2, # epochs of stag
     return learn
 
 # %% ../nbs/02_train.ipynb #c4377f67
-class _AfterTrainingEpoch(Callback):
+class AfterTrainingEpoch(Callback):
     "Runs `epoch_done` after each trained epoch (not `validate`, `lr_find` or one skipped on resuming), on rank 0 only."
     order = Recorder.order + 1
     def before_epoch(self): self.trained = False
@@ -420,7 +419,7 @@ class EtaLines(Callback):
         self.eta.what = f"{stage_of(self.learn)} stage, epoch {self.epoch + 1}/{self.n_epoch}"
         self.eta.step()
 
-class EpochCSV(_AfterTrainingEpoch):
+class EpochCSV(AfterTrainingEpoch):
     "Append a row per training epoch (stage, epoch, losses, metrics, time) to `fname` in `learn.path`."
     def __init__(self, fname:str='metrics.csv'): self.fname = fname
 
@@ -536,7 +535,7 @@ def _restore(learn:Learner, meta:dict, tensors:dict) -> dict:
     return meta['position']
 
 # %% ../nbs/02_train.ipynb #06025dd6
-class EpochCheckpoint(_AfterTrainingEpoch):
+class EpochCheckpoint(AfterTrainingEpoch):
     "`save_checkpoint` to `fname` in `learn.path` after every training epoch."
     def __init__(self, fname:str='checkpoint.safetensors'): self.fname = fname
     def epoch_done(self):

@@ -17,7 +17,7 @@ def test_train_writes_model_and_metrics(trained):
     assert (meta['resize'], meta['val_xtra']) == ('squish', 0.14)
     config = json.loads((out/'config.json').read_text())
     settings, seconds = config['settings'], config['results']['seconds_by_stage']
-    from pets_classifier.train import cpu_bf16
+    from pets_classifier.models import cpu_bf16
     assert ((settings['views'], settings['precision'], settings['accumulate'])
             == (8, 'bf16' if cpu_bf16() else 'fp32', 1))
     assert config['resolved']['precision_why'].startswith('auto: this CPU has')

@@ -30,6 +30,6 @@ def test_two_processes_write_one_run_that_predicts_as_well(pets, trained, sample
 def test_without_accelerate_the_message_says_what_to_install(monkeypatch):
     monkeypatch.setenv('WORLD_SIZE', '2')
     monkeypatch.setitem(sys.modules, 'accelerate', None)  # as if not installed
-    from pets_classifier.data import PetsError
+    from pets_classifier.core import PetsError
     from pets_classifier.train import distributed_state
     with pytest.raises(PetsError, match=r"pip install 'pets_classifier\[distributed\]'"): distributed_state()

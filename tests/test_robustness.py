@@ -144,7 +144,8 @@ def test_loaders_never_unpickle(trained, sample, tmp_path, monkeypatch, env):
     for mod, name in [(torch, 'load'), (pickle, 'load'), (pickle, 'loads'), (pickle, 'Unpickler')]:
         monkeypatch.setattr(mod, name, forbidden)
     monkeypatch.setenv('PETS_CACHE', env['PETS_CACHE'])
-    from pets_classifier.inference import load_model, predict, evaluate
+    from pets_classifier.inference import load_model, evaluate
+    from pets_classifier.runtime import predict
     from pets_classifier.report import model_interpretation
     clf = load_model(trained[0])
     assert len(predict(clf, sorted(sample.iterdir())[:4])) == 4 and evaluate(clf, sample)['n'] == 32
