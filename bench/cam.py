@@ -54,11 +54,12 @@ def randomised_head(model):
     "A copy of `model` whose head's layers are re-initialised (kaiming for linear layers, as fastai's head starts)."
     import torch
     from fastai.torch_core import apply_init
+    from fastai.callback.training import bn_types
     rnd = copy.deepcopy(model)
     torch.manual_seed(0)
     apply_init(rnd[1], torch.nn.init.kaiming_normal_)
     for m in rnd[1].modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm): m.reset_running_stats(); m.reset_parameters()
+        if isinstance(m, bn_types): m.reset_running_stats(); m.reset_parameters()
     return rnd
 
 def maps_of(clf, images:list, method:str, classes=None) -> list:

@@ -20,8 +20,8 @@ from .core import PetsError, Range, EPOCHS, LR, SEED, SHARE, TRAIN_BS, COUNT, ON
 from .train import FeatureDL, Rows
 from .record import writing
 from .report import save_figure
-# A private name of this library, in this one place: where fastai's head splits into pooling and the layers that
-# train on cached features (`pets_classifier.train`), with its one-line error for a head that does not split so.
+# where fastai's head splits into pooling and the layers that train on cached features, with its one-line error for a
+# head that does not split so
 from .train import pool_split
 
 # %% ../nbs/03b_labels.ipynb #233aa394

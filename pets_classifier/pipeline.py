@@ -380,7 +380,7 @@ def _stopped_by_signals():
         for s, h in saved.items(): signal.signal(s, signal.SIG_DFL if h is None else h)
 
 # %% ../nbs/05b_pipeline.ipynb #182cb417
-OOF_FOLDS, OOF_EPOCHS = 3, 5  # the thresholds' heads: a fifth of the work of 5 folds at the head's 15 epochs
+OOF_FOLDS, OOF_EPOCHS = 3, 5  # the thresholds' heads: a sixth of the work of 5 folds at the head's 15 epochs
 
 def _out_of_fold(learn, features, s:TrainSettings):
     "Out-of-fold logits of the run's photos to choose the unknown thresholds on, when the model is stage 1's head."

@@ -284,7 +284,8 @@ def onnx_cams(clf:OnnxClassifier, images:list, # a model loaded by `load_onnx`; 
         raise PetsError("This ONNX file has no class activation map (it was exported before `pets export` added "
                         "one): export the model again with `pets export RUN`, or give the model folder.")
     maps = clf.class_maps(images)  # [n, classes, h, w]
-    cls = maps.max((2, 3)).argmax(1) if cls is None else np.broadcast_to(np.asarray(cls), (len(images),))
+    if cls is None: cls = clf.logits(images).argmax(1)  # the predicted class, as `photo_cams` takes it
+    cls = np.broadcast_to(np.asarray(cls), (len(images),))
     res = []
     for m, c, img in zip(maps, cls.tolist(), images):
         heat, box, peak = photo_map(m[c], img, clf.size, clf.resize, clf.val_xtra)
