@@ -39,5 +39,6 @@ def scratch_dir(prefix:str='pets-' # the start of the folder's name
                ) -> Path:
     "A new empty folder under the system's temporary folder, removed with all it holds when this process ends."
     folder = Path(tempfile.mkdtemp(prefix=prefix))
-    Finalize(None, shutil.rmtree, args=(folder,), kwargs=dict(ignore_errors=True), exitpriority=0)
+    # -1: after the process's own children (a data loader's workers, say) are stopped and joined, not before
+    Finalize(None, shutil.rmtree, args=(folder,), kwargs=dict(ignore_errors=True), exitpriority=-1)
     return folder
