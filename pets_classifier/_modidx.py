@@ -530,6 +530,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                                 'pets_classifier/runtime.py'),
                                          'pets_classifier.runtime.OnnxClassifier.logits': ( 'runtime.html#onnxclassifier.logits',
                                                                                             'pets_classifier/runtime.py'),
+                                         'pets_classifier.runtime.OnnxClassifier.outputs': ( 'runtime.html#onnxclassifier.outputs',
+                                                                                             'pets_classifier/runtime.py'),
                                          'pets_classifier.runtime.OnnxClassifier.preprocess': ( 'runtime.html#onnxclassifier.preprocess',
                                                                                                 'pets_classifier/runtime.py'),
                                          'pets_classifier.runtime.OnnxClassifier.probs': ( 'runtime.html#onnxclassifier.probs',

@@ -149,7 +149,7 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
     n_examples, top_k = COUNT.check('n_examples', n_examples), TOP_K.check('top_k', top_k)
     batch = QUEUE_BATCH.check('batch', batch)
     clf, run = _classifier(Path(run), precision)
-    maps = isinstance(clf, Classifier) or clf.carries_cam  # not an ONNX file exported before the maps
+    maps = clf.carries_cam  # not an ONNX file exported before the maps
     info = run_info(run) if (run/SIDECAR).is_file() else dict(arch=clf.arch, classes=len(clf.vocab), accuracy=None)
     kind = f" (ONNX, {clf.precision})" if isinstance(clf, OnnxClassifier) else ''
     known = info['accuracy'] is not None

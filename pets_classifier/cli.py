@@ -334,7 +334,7 @@ def _print_predictions(rows, as_json:bool):
 
 def _cam_carried(clf, model:str):
     "Refuse --cam for an ONNX file written before `pets export` added the class activation maps (the `cam` output)."
-    if hasattr(clf, 'session') and not clf.carries_cam:
+    if not clf.carries_cam:
         raise PetsError(f"--cam needs the class activation maps, and the ONNX file {model} was exported without them "
                         "(by an older pets export): run pets export again, or give the model folder.")
 

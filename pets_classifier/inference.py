@@ -78,6 +78,7 @@ class Classifier:
     val_xtra: float = 0. # 'squish' resizes to `size` plus this fraction (rounded up to 8) first
     precision: str = 'fp32' # the forward pass's arithmetic: 'fp32', or 'bf16'/'fp16' autocast (see `resolve_precision`)
     calibration: dict = None # temperature and unknown rule fitted by `pets train` (None: uncalibrated, no unknown)
+    carries_cam = True # the feature map is at hand (fastai's hooks): class activation maps, as `OnnxClassifier` says
 
     def preprocess(self, img:Image.Image) -> torch.Tensor:
         "The validation transform (`valid_image`, the pixels `pets export`'s ONNX model takes), scaled and normalised."

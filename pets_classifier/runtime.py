@@ -218,17 +218,21 @@ class OnnxClassifier:
         "The validation transform (`valid_image`): uint8 RGB pixels, as the graph takes them."
         return valid_image(img, self.size, self.resize, self.val_xtra)
 
+    def outputs(self, images:list, names:list) -> list:
+        "The graph's outputs `names` for a list of PIL images, from one run of it as one batch."
+        return self.session.run(names, {'images': np.stack([self.preprocess(o) for o in images])})
+
     def logits(self, images:list) -> np.ndarray:
         "The model's logits for a list of PIL images, as one batch."
-        return self.session.run(['logits'], {'images': np.stack([self.preprocess(o) for o in images])})[0]
+        return self.outputs(images, ['logits'])[0]
 
     def probs(self, images:list) -> np.ndarray:
         "Calibrated class probabilities for a list of PIL images (the graph's own `probabilities` output)."
-        return self.session.run(['probabilities'], {'images': np.stack([self.preprocess(o) for o in images])})[0]
+        return self.outputs(images, ['probabilities'])[0]
 
     def class_maps(self, images:list) -> np.ndarray:
         "The graph's `cam` output: each class's score at each place of the last feature map, [n, classes, h, w]."
-        return self.session.run([ONNX_CAM_OUTPUT], {'images': np.stack([self.preprocess(o) for o in images])})[0]
+        return self.outputs(images, [ONNX_CAM_OUTPUT])[0]
 
 # %% ../nbs/04a_runtime.ipynb #65d90adb
 def _session(path:Path, threads:int|None):
@@ -283,9 +287,8 @@ def onnx_cams(clf:OnnxClassifier, images:list, # a model loaded by `load_onnx`; 
     if not clf.carries_cam:
         raise PetsError("This ONNX file has no class activation map (it was exported before `pets export` added "
                         "one): export the model again with `pets export RUN`, or give the model folder.")
-    maps = clf.class_maps(images)  # [n, classes, h, w]
-    if cls is None: cls = clf.logits(images).argmax(1)  # the predicted class, as `photo_cams` takes it
-    cls = np.broadcast_to(np.asarray(cls), (len(images),))
+    logits, maps = clf.outputs(images, ['logits', ONNX_CAM_OUTPUT])  # maps: [n, classes, h, w]
+    cls = logits.argmax(1) if cls is None else np.broadcast_to(np.asarray(cls), (len(images),))  # as `photo_cams`
     res = []
     for m, c, img in zip(maps, cls.tolist(), images):
         heat, box, peak = photo_map(m[c], img, clf.size, clf.resize, clf.val_xtra)
