@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['UNKNOWN_MESSAGE', 'SPACE_APP', 'run_info', 'valid_images', 'example_photos', 'make_bad_uploads', 'classify',
-           'answer_photos', 'answer_table', 'answer_cam', 'pets_app', 'serve', 'package_wheel', 'write_space']
+           'answer_photos', 'answer_table', 'answer_cam', 'pets_app', 'serve', 'package_wheel', 'write_space',
+           'course_requirements', 'write_course_space']
 
 # %% ../nbs/05a_app.ipynb #a291c189
 import os
@@ -14,7 +15,7 @@ import shutil, subprocess, sys
 from functools import partial
 from pathlib import Path
 
-import gradio as gr
+import fastai, gradio as gr, timm
 import numpy as np, torch
 import pets_classifier
 from PIL import Image
@@ -22,7 +23,7 @@ from PIL import Image
 from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXELS
 from .record import WEIGHTS, SIDECAR, CONFIG, read_config, read_model_meta, read_split, write_json
 from .check import inspect_image
-from .inference import load_model, Classifier
+from .inference import load_model, Classifier, pickled_modules
 from .runtime import OnnxClassifier, load_onnx, is_onnx, open_image, onnx_cams, predict, cam_overlay
 from .cam import photo_cams
 
@@ -243,4 +244,48 @@ def write_space(run:Path|str, # a model or run folder written by `pets train`
     write_json({k: cfg[k] for k in ('arch', 'n_valid', 'results') if k in cfg}, dest/CONFIG)
     wheel = package_wheel(dest)  # pip installs it with its dependencies, the app extra's too
     (dest/'app.py').write_text(SPACE_APP); (dest/'requirements.txt').write_text(f"./{wheel.name}[app]\n")
+    return dest
+
+# %% ../nbs/05a_app.ipynb #5b4d965e
+_COURSE_APP = """\
+# A Hugging Face Space as the fastai course writes one: fastai's load_learner and a Gradio Interface.
+from pathlib import Path
+import gradio as gr
+from fastai.vision.all import load_learner
+
+learn = load_learner('export.pkl')  # a pickle: it runs code as it loads, so this Space loads only its own file
+
+def classify_image(img):
+    breed, idx, probs = learn.predict(img)
+    return dict(zip(learn.dls.vocab, map(float, probs)))
+
+examples = sorted(str(p) for p in Path('examples').iterdir())
+demo = gr.Interface(fn=classify_image, inputs=gr.Image(type='pil'), outputs=gr.Label(num_top_classes=3),
+                    examples=examples)
+if __name__ == '__main__': demo.launch()
+"""
+
+def course_requirements(pickle:Path|str # an export.pkl
+                       ) -> str:
+    "requirements.txt for a Space that unpickles `pickle`: fastai, timm where it names timm, Gradio; as installed here."
+    needs = pickled_modules(pickle)
+    if (library := pets_classifier.__name__) in needs:
+        raise PetsError(f"{pickle} needs {library} to load (learn.export of a pets_learner): write it with "
+                        f"{library}.inference.export_learner, or pets train --export-pkl.")
+    pins = [('fastai', fastai.__version__)] + [('timm', timm.__version__)] * ('timm' in needs)
+    return ''.join(f"{name}=={version}\n" for name, version in pins + [('gradio', gr.__version__)])
+
+def write_course_space(run:Path|str, # a folder with export.pkl: lesson 1's, or `pets train --export-pkl`'s
+                       dest:Path|str, # the Space's folder
+                       n_examples:int=6 # example photos copied into dest/examples
+                      ) -> Path:
+    "Write the course's Space: export.pkl, example photos, an app.py of fastai's calls, requirements.txt with fastai."
+    run, dest, n_examples = Path(run), Path(dest), COUNT.check('n_examples', n_examples)
+    if not (run/'export.pkl').is_file():
+        raise PetsError(f"No export.pkl in {run}: write one with pets train --export-pkl, or export_learner.")
+    requirements = course_requirements(run/'export.pkl')  # refused before anything is written
+    (dest/'examples').mkdir(parents=True, exist_ok=True)
+    shutil.copy2(run/'export.pkl', dest/'export.pkl')
+    for f in example_photos(run, n_examples): shutil.copy2(f, dest/'examples'/f.name)
+    (dest/'app.py').write_text(_COURSE_APP); (dest/'requirements.txt').write_text(requirements)
     return dest

@@ -230,7 +230,7 @@ class TrainSettings:
     overwrite: Setting(bool, "replace a run already in --out") = False
     resume: Setting(FOLDER, "continue an interrupted run from its last epoch, with its settings") = None
     export_pkl: Setting(bool, "also write fastai's export.pkl for load_learner. It is a pickle: loading it can run any "
-                        "code, so load only files you trust; it needs the same fastai and pets_classifier installed. "
+                        "code, so load only files you trust; it needs the same fastai (and timm), not this library. "
                         "Our own model files need none of this") = False
     quiet: Setting(bool, "no progress bars or epoch table: only results and errors") = False
     track: Setting(Choices(TRACKERS), "also log the run as it trains: mlflow, tensorboard, or both: the settings, "

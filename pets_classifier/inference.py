@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['PICKLE_SUFFIXES', 'library_versions', 'save_model', 'Classifier', 'classifier_from_learner', 'load_model',
-           'known_images', 'evaluate']
+           'known_images', 'evaluate', 'pickled_modules', 'export_learner']
 
 # %% ../nbs/04_inference.ipynb #71ab556b
-import os, platform, warnings
+import os, pickletools, platform, warnings, zipfile
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np, torch
@@ -17,7 +18,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
 import fastai, timm
-from fastai.vision.all import Normalize
+from fastai.vision.all import Normalize, Pipeline
 
 from . import __version__
 from .core import PetsError, PETS_PATTERN, BS, odd_file
@@ -199,3 +200,50 @@ def evaluate(clf:Classifier, path:Path|str, # folder of labelled images
                 correct_called_unknown=float(flags[right].mean()) if ruled and right.any() else None,
                 accuracy_of_answered=float(right[~flags].mean()) if (~flags).any() else None,
                 per_class=m['per_class'], confusion=m['confusion'])
+
+# %% ../nbs/04_inference.ipynb #21ecd7ea
+_LIBRARY = 'pets_classifier'  # the package whose classes a plain fastai install lacks
+
+def _library_owned(o) -> bool: return type(o).__module__.split('.')[0] == _LIBRARY
+
+def pickled_modules(path:Path|str # a file written by `torch.save`, as fastai's `learn.export` writes it
+                   ) -> set:
+    "The top-level modules whose classes and functions the pickle in `path` names, read without unpickling it."
+    try:
+        with zipfile.ZipFile(path) as z: data = z.read(next(n for n in z.namelist() if n.endswith('/data.pkl')))
+    except (zipfile.BadZipFile, StopIteration, OSError) as e:
+        raise PetsError(f"{path} is not a file torch.save wrote (fastai's export.pkl): {e}") from None
+    ops = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
+    if any(name == 'STACK_GLOBAL' for name, _ in ops):  # protocol 4+: the names are on the stack, not in the opcode
+        raise PetsError(f"{path} was pickled with protocol 4 or later; fastai's export writes protocol 2.")
+    return {arg.split()[0].split('.')[0] for name, arg in ops if name == 'GLOBAL'}
+
+def _plain_pipeline(pipe:Pipeline, where:str) -> Pipeline:
+    "`pipe` without this library's transforms, which must be training-only (`split_idx` 0)."
+    if kept := [t for t in pipe.fs if _library_owned(t) and t.split_idx != 0]:
+        raise PetsError(f"{type(kept[0]).__name__} in the {where} transforms applies at prediction too: "
+                        "fastai alone could not load it.")
+    return Pipeline([t for t in pipe.fs if not _library_owned(t)], split_idx=pipe.split_idx)
+
+def export_learner(learn, # a fastai `Learner`: from `pets_learner`, or fastai's own `vision_learner`
+                   fname:Path|str # the file to write, e.g. run/'export.pkl'
+                  ) -> Path:
+    "fastai's `learn.export`, which `load_learner` reads with fastai alone: this library's objects left out."
+    fname, dls, state = Path(fname).absolute(), learn.dls, getattr(learn, 'run_state', None)
+    empty = dls.new_empty()  # what export pickles: the pipelines, no items
+    for dl in empty.loaders:
+        for where in ('after_item', 'before_batch', 'after_batch'):
+            setattr(dl, where, _plain_pipeline(getattr(dl, where), where))
+    try:
+        learn.dls = empty
+        with learn.removed_cbs([cb for cb in learn.cbs if _library_owned(cb)]):
+            if state is not None:  # what `classifier_from_learner` reads back
+                learn.run_state = SimpleNamespace(arch=state.arch, precision=state.precision,
+                                                  calibration=state.calibration)
+            try: learn.export(fname)
+            finally: learn.__dict__.pop('run_state', None)
+    finally: learn.dls = dls
+    if _LIBRARY in pickled_modules(fname):
+        fname.unlink()
+        raise PetsError(f"{fname.name} would need {_LIBRARY} to load; not written.")
+    return fname

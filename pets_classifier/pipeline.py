@@ -28,7 +28,7 @@ from .train import (pets_learner, find_lr, head_features, head_only, two_stage, 
 from .track import check_trackers, tracking
 from .calibrate import valid_logits, calibrate, plot_reliability
 from .interpret import classification_metrics, calibrated_interp
-from .inference import save_model, library_versions
+from .inference import save_model, library_versions, export_learner
 from .report import (save_figure, plot_batch, plot_lr_find_choice, plot_metrics, write_interpretation,
     write_report, plot_class_counts)
 
@@ -411,10 +411,11 @@ def _calibrate(learn, out:Path, oof, logits:torch.Tensor, targets:torch.Tensor) 
     return dict(top5_accuracy=m['top5_accuracy'], macro_f1=m['macro_f1'], calibration=cal)
 
 def _export_pkl(learn, dest:Path):
-    "fastai's `learn.export`, a full disk said as one: torch's zip writer reports it as 'unexpected pos'."
+    "`export_learner` (fastai's `learn.export`, fastai alone to load), a full disk said as one: torch's zip writer "
+    "reports it as 'unexpected pos'."
     weights = sum(v.numel() * v.element_size() for v in learn.model.state_dict().values())
     with writing(dest, 'export.pkl', need=weights):
-        try: learn.export(dest)
+        try: export_learner(learn, dest)
         except RuntimeError as e:
             if (free_bytes(dest) or 0) < 1_000_000: raise OSError(errno.ENOSPC, str(e)) from None
             raise

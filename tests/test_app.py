@@ -7,7 +7,7 @@ pytest.importorskip('gradio', reason='the [app] extra is not installed')
 from gradio_client import Client, handle_file
 from pets_classifier.app import make_bad_uploads
 from pets_classifier.testing import assert_same_top
-from conftest import PETS, served_url
+from conftest import PETS, TRAINED_ARGS, served_url
 
 CHROMIUM = '/usr/bin/chromium'  # Debian's package; .ci/run installs it
 
@@ -185,3 +185,34 @@ def test_space_installs_in_a_fresh_environment(trained, env, tmp_path):
                          env={**env, 'PYTHONPATH': str(site)})
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.split() == [str(site/'pets_classifier'/'__init__.py'), 'Blocks'], res.stdout
+
+@pytest.mark.slow
+def test_course_space_needs_fastai_alone(pets, sample, env, tmp_path):
+    "The course's Space from write_course_space: pip resolves its requirements.txt in a new virtual environment "
+    "(fastai, timm, Gradio, torch; not this package), and its app.py answers a photo where pets_classifier cannot be "
+    "imported."
+    from pets_classifier.app import write_course_space
+    from pets_classifier.inference import load_model
+    from pets_classifier.runtime import predict
+    asked = subprocess.run([sys.executable, '-m', 'pip', 'index', 'versions', 'pip'], capture_output=True, timeout=120)
+    if asked.returncode: pytest.skip("needs the package index (PyPI or a mirror): pip resolves the Space's needs")
+    pets('train', '--data', sample, *TRAINED_ARGS, '--export-pkl', '--out', tmp_path/'run')
+    space = write_course_space(tmp_path/'run', tmp_path/'space')
+    subprocess.run([sys.executable, '-m', 'venv', str(tmp_path/'venv')], check=True)
+    report = tmp_path/'report.json'
+    res = subprocess.run([str(tmp_path/'venv'/'bin'/'pip'), 'install', '--dry-run', '--quiet', '--report', str(report),
+                          '-r', 'requirements.txt'], cwd=space, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    names = {i['metadata']['name'].lower() for i in json.loads(report.read_text())['install']}
+    assert {'fastai', 'timm', 'gradio', 'torch'} <= names and 'pets-classifier' not in names, names
+    example = sorted((space/'examples').iterdir())[0]
+    code = ("import sys, runpy; sys.modules['pets_classifier'] = None\n"  # import pets_classifier: ImportError
+            "from PIL import Image\n"
+            "demo = runpy.run_path('app.py')['demo']\n"
+            "answer = demo.fns[0].fn(Image.open(sys.argv[1]).convert('RGB'))\n"
+            "print(type(demo).__name__, max(answer, key=answer.get))")
+    res = subprocess.run([sys.executable, '-c', code, str(example)], cwd=space, capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    expected = predict(load_model(tmp_path/'run', precision='fp32'), [example])[0]['top'][0][0]
+    assert res.stdout.split()[-2:] == ['Interface', expected], res.stdout

@@ -140,8 +140,11 @@ def test_quiet_export_pkl_and_lr_suggestion(pets, sample, tmp_path):
     cfg = json.loads((out/'config.json').read_text())
     assert cfg['settings']['lr'] == cfg['resolved']['lr_find']['valley'] and cfg['resolved']['lr'] == 'valley'
     from fastai.learner import load_learner
+    from pets_classifier.inference import pickled_modules
+    assert 'pets_classifier' not in pickled_modules(out/'export.pkl')  # fastai alone loads it
     learn = load_learner(out/'export.pkl')
-    assert list(learn.dls.vocab) == json.loads((out/'model.json').read_text())['vocab']
+    meta = json.loads((out/'model.json').read_text())
+    assert list(learn.dls.vocab) == meta['vocab'] and learn.run_state.calibration == meta['calibration']
 
 def test_overwrite_replaces_only_run_files(pets, sample, tmp_path):
     "--overwrite clears what the earlier run wrote (a stale lr_find.png would mislead) and keeps other files."
