@@ -11,8 +11,9 @@ __all__ = ['BREEDS', 'SAMPLE_MARKER', 'pets_folder', 'pets_images', 'breed_style
            'missing_valid_classes']
 
 # %% ../nbs/00_data.ipynb #15ce76ca
-import dataclasses, importlib.resources, os, re, tempfile, urllib.error
+import dataclasses, importlib.resources, operator, os, re, tempfile, urllib.error
 from collections import Counter
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,11 +283,6 @@ def check_given(imgs:LabelledImages # with the split given with the photos (`par
     return imgs
 
 # %% ../nbs/00_data.ipynb #a1c5f0e1
-class _Lookup:
-    "A labeller for files listed with their labels (a CSV file): the label of each file."
-    def __init__(self, labels:dict): self.labels = labels
-    def __call__(self, f): return self.labels[Path(f)]
-
 def csv_path(csv:Path|str, # a CSV file: where it is named, or in `folder` as fastai's `from_csv` has it
              folder:Path|str # the photos' folder
             ) -> Path:
@@ -355,7 +351,8 @@ def csv_labels(path:Path|str, # folder the file names are relative to
     if twice := next((f for f, n in Counter(files).items() if n > 1), None):
         raise PetsError(f"{name} names {twice.relative_to(path)} more than once: one row a photo.")
     parts = None if vc is None else [_split_of(v, vc, i + 2) for i, v in enumerate(rows[vc])]
-    res = LabelledImages(files, labels, [], _Lookup(dict(zip(files, labels))), parts,
+    # the labeller: a lookup in a dict, which fastai's export pickles with no class of this library in it
+    res = LabelledImages(files, labels, [], partial(operator.getitem, dict(zip(files, labels))), parts,
                          f"{name}'s column {vc} (fastai's ColSplitter)" if vc else '')
     left_out = set(map(Path, skip or []))
     res = res._keep([i for i, f in enumerate(files) if f not in left_out])
