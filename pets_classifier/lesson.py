@@ -20,14 +20,14 @@ CPU_PHOTOS = 400  # on a CPU the lesson trains on at most this many photos: minu
 
 @dataclass(frozen=True)
 class LessonSetup:
-    "What the lesson trains: where, on which photos, which backbones at which sizes, for how many epochs."
+    "What the lesson trains: where, on which photos, which backbones at which sizes (the epochs are in its cells)."
     where: str  # 'gpu', 'cpu' or 'sample'
     path: Path  # the images folder
     photos: int  # labelled photos used
     per_class: int|None  # photos kept of each breed (None: all)
     stratify: bool  # hold out the same share of each breed (small data), else a random share (the course's)
-    arch: str; size: int; bs: int; lr: float; freeze_epochs: int; epochs: int  # the first model
-    big_arch: str; big_size: int; big_bs: int; accumulate: int; big_freeze_epochs: int; big_epochs: int  # the bigger
+    arch: str; size: int; bs: int  # the first model: backbone, input side, batch
+    big_arch: str; big_size: int; big_bs: int  # the bigger one
     lr_find_iters: int  # mini-batches of each `lr_find` probe
     workers: int|None = None  # DataLoader processes (None: fastai's default); on a CPU they slow training: 0
     why: str = ''  # why these backbones
@@ -36,19 +36,15 @@ class LessonSetup:
         where = dict(gpu='GPU', cpu='No GPU: training on the CPU', sample='Synthetic sample (tests)')[self.where]
         subset = f" ({self.per_class} of each breed, the first by name)" if self.per_class else ''
         split = 'stratified: the same share of each breed held out' if self.stratify else 'random'
-        return (f"{where}. {self.arch} at {self.size} px on {self.photos} photos{subset}, split {split}; batch "
-                f"{self.bs}, {self.freeze_epochs} frozen + {self.epochs} unfrozen epochs; then {self.big_arch} at "
-                f"{self.big_size} px, batches of {self.big_bs} accumulated {self.accumulate} at a time. {self.why}")
+        return (f"{where}. {self.arch} at {self.size} px on {self.photos} photos{subset}, split {split}; batches "
+                f"of {self.bs}; then {self.big_arch} at {self.big_size} px, batches of {self.big_bs}. {self.why}")
 
 # %% ../nbs/02a_lesson.ipynb #3d22995b
 _SETUPS = dict(  # where -> what trains there
-    gpu=dict(arch='resnet34', size=224, bs=64, lr=1e-3, freeze_epochs=4, epochs=2, big_arch='resnet50', big_size=299,
-             big_bs=16, accumulate=4, big_freeze_epochs=3, big_epochs=3, lr_find_iters=100),
-    cpu=dict(arch='efficientnet_lite0', size=224, bs=32, lr=3e-3, freeze_epochs=4, epochs=2,
-             big_arch='efficientnet_lite2', big_size=260, big_bs=16, accumulate=2, big_freeze_epochs=3, big_epochs=2,
+    gpu=dict(arch='resnet34', size=224, bs=64, big_arch='resnet50', big_size=299, big_bs=16, lr_find_iters=100),
+    cpu=dict(arch='efficientnet_lite0', size=224, bs=32, big_arch='efficientnet_lite2', big_size=260, big_bs=16,
              lr_find_iters=30, workers=0),
-    sample=dict(arch='efficientnet_lite0', size=64, bs=32, lr=3e-3, freeze_epochs=3, epochs=1,
-                big_arch='efficientnet_lite2', big_size=64, big_bs=16, accumulate=2, big_freeze_epochs=2, big_epochs=1,
+    sample=dict(arch='efficientnet_lite0', size=64, bs=32, big_arch='efficientnet_lite2', big_size=64, big_bs=16,
                 lr_find_iters=30, workers=0))
 _OFFLINE = dict(arch='efficientnet_lite0', big_arch='efficientnet_lite2', big_size=260)  # a GPU without the resnets
 
