@@ -81,7 +81,7 @@ class Features:
     def __init__(self, seed:int, key:str, train:Path, holdout:list, others:list, views:dict):
         from fastai.vision.all import set_seed
         from pets_classifier.data import pets_dataloaders
-        from pets_classifier.train import pets_learner
+        from pets_classifier.learner import pets_learner
         arch, size = BACKBONES[key]
         set_seed(seed, reproducible=True)
         self.dls = pets_dataloaders(train, seed=seed, size=size, bs=32, num_workers=0, verbose=False)
@@ -154,7 +154,8 @@ def on_features(r:dict, feats:list, n_out:int) -> dict:
 
 def stage2(r:dict, feats, head, holdout:list) -> tuple:
     "The head trained on cached features put on a new model of the same backbone, then `r['stage2']` unfrozen epochs."
-    from pets_classifier.train import pets_learner, fit_unfrozen
+    from pets_classifier.learner import pets_learner
+    from pets_classifier.train import fit_unfrozen
     learn = pets_learner(feats.dls, BACKBONES[feats.key][0])  # a new one: the cached body must stay as it was
     learn.model[1][2:].load_state_dict(head.state_dict())
     start = time.perf_counter()
@@ -168,7 +169,9 @@ def library_default(seed:int, train:Path, holdout:list) -> tuple:
     "`pets train`'s recipe from the library's calls: (held-out accuracy, seconds) after stage 1 and after stage 2."
     from fastai.vision.all import set_seed
     from pets_classifier.data import pets_dataloaders
-    from pets_classifier.train import pets_learner, head_features, fit_head, fit_unfrozen
+    from pets_classifier.learner import pets_learner
+    from pets_classifier.features import head_features
+    from pets_classifier.train import fit_head, fit_unfrozen
     set_seed(seed, reproducible=True)
     dls = pets_dataloaders(train, seed=seed, size=224, bs=32, num_workers=0, verbose=False)
     learn = pets_learner(dls, 'efficientnet_lite0')

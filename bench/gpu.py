@@ -43,7 +43,7 @@ def main():
     from fastai.vision.all import vision_learner, accuracy, resnet34
     from fastai.callback.progress import ProgressCallback
     from pets_classifier.data import label_images, pets_block, default_workers
-    from pets_classifier.train import pets_learner
+    from pets_classifier.learner import pets_learner
     quiet = lambda learn: (learn.remove_cb(ProgressCallback), setattr(learn, 'logger', lambda row: None), learn.unfreeze(), learn)[-1]
     imgs, workers = label_images(a.data), default_workers()
     loaders = lambda bs, presize=None: pets_block(imgs.labeller, size=a.size, presize=presize).dataloaders(  # presize: the lesson's

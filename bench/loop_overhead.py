@@ -25,7 +25,8 @@ def main():
     from fastai.vision.all import Callback
     from fastai.callback.progress import ProgressCallback
     from pets_classifier.data import pets_dataloaders
-    from pets_classifier.train import pets_learner, EpochCSV, EpochCheckpoint
+    from pets_classifier.learner import pets_learner
+    from pets_classifier.train import EpochCSV, EpochCheckpoint
 
     dls = pets_dataloaders(a.data, size=a.size, bs=a.bs, verbose=False)
     batches = list(dls.train)  # the same tensors for both loops, replayed every epoch

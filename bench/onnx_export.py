@@ -53,7 +53,7 @@ def main():
 
     import numpy as np, torch
     from pets_classifier.data import pets_dataloaders, label_images
-    from pets_classifier.train import pets_learner
+    from pets_classifier.learner import pets_learner
     from pets_classifier.inference import load_model
     from pets_classifier.runtime import load_onnx, predict, open_image, image_files
     from pets_classifier.export import quantize_onnx

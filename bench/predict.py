@@ -32,7 +32,7 @@ def main():
     import torch
     from fastai.vision.all import get_image_files
     from pets_classifier.data import pets_dataloaders
-    from pets_classifier.train import pets_learner
+    from pets_classifier.learner import pets_learner
     from pets_classifier.inference import save_model, load_model
     from pets_classifier.runtime import predict, open_image
 

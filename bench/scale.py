@@ -80,7 +80,9 @@ def ours(folder:Path, size:int, views:int, head_epochs:int, tmp:Path) -> dict:
     from fastai.vision.all import set_seed
     from pets_classifier.check import check_images
     from pets_classifier.data import pets_dataloaders
-    from pets_classifier.train import pets_learner, head_features, fit_head, fit_unfrozen, drop_features
+    from pets_classifier.learner import pets_learner
+    from pets_classifier.features import head_features, drop_features
+    from pets_classifier.train import fit_head, fit_unfrozen
     from pets_classifier.inference import save_model, load_model
     from pets_classifier.runtime import predict, image_files
     set_seed(2, reproducible=True)
@@ -119,7 +121,8 @@ def features_alone(folder:Path, size:int, views:int, memory:float, tmp:Path) -> 
     "Stage 1's features alone on `folder` with a budget of `memory` GB: where they went, how big, the peak RSS."
     from fastai.vision.all import set_seed
     from pets_classifier.data import pets_dataloaders
-    from pets_classifier.train import pets_learner, head_features, FEATURES_FILE, drop_features
+    from pets_classifier.learner import pets_learner
+    from pets_classifier.features import head_features, FEATURES_FILE, drop_features
     set_seed(2, reproducible=True)
     dls = pets_dataloaders(folder, bs=32, num_workers=0, size=size, verbose=False)
     learn = pets_learner(dls, 'efficientnet_lite0', path=tmp)

@@ -20,7 +20,8 @@ from .record import UNKNOWN_RULES
 from .runtime import known_scores
 from .record import TEMPERATURE
 from .interpret import reliability_bins, ece
-from .train import run_state, head_only
+from .learner import run_state
+from .train import head_only
 
 # %% ../nbs/03a_calibrate.ipynb #3dc5ba14
 def valid_logits(learn:Learner,

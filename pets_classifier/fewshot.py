@@ -11,7 +11,8 @@ import torch
 from fastai.vision.all import DataLoaders, Learner, CrossEntropyLossFlat, create_head
 
 from .core import PetsError, Range
-from .train import Rows, FeatureDL, run_state
+from .learner import run_state
+from .features import LabelledRows, FeatureDL
 from .models import precision_autocast
 
 # %% ../nbs/02d_fewshot.ipynb #2c81386c
@@ -69,8 +70,8 @@ def fit_feature_head(xs:torch.Tensor, # training rows: photos x width, or views 
     if xs.ndim == 2 and len(ys) != len(xs): ys = ys.repeat(len(xs) // len(ys))  # views x photos: targets per view
     if len(ys) != len(xs): raise PetsError(f"{len(xs)} rows of features, {len(ys)} targets.")
     vx, vy = valid if valid is not None else (xs[:bs], ys[:bs])
-    dls = DataLoaders(FeatureDL(Rows(xs, ys), bs=bs, shuffle=True, drop_last=len(xs) > bs),
-                      FeatureDL(Rows(vx, vy), bs=2*bs))
+    dls = DataLoaders(FeatureDL(LabelledRows(xs, ys), bs=bs, shuffle=True, drop_last=len(xs) > bs),
+                      FeatureDL(LabelledRows(vx, vy), bs=2*bs))
     head = head if head is not None else feature_head(xs.shape[1], n_out)
     learn = Learner(dls, head, loss_func=loss_func or CrossEntropyLossFlat(), cbs=cbs)
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)

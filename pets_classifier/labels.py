@@ -17,12 +17,12 @@ from PIL import Image
 from fastai.vision.all import Learner, DataLoaders, apply_init, trainable_params
 
 from .core import PetsError, Range, EPOCHS, LR, SEED, SHARE, TRAIN_BS, COUNT, ONE_OR_MORE
-from .train import FeatureDL, Rows
+from .features import FeatureDL, LabelledRows
 from .record import writing
 from .report import save_figure
 # where fastai's head splits into pooling and the layers that train on cached features, with its one-line error for a
 # head that does not split so
-from .train import pool_split
+from .features import pool_split
 
 # %% ../nbs/03b_labels.ipynb #233aa394
 FOLDS = Range(int, 2, 100)  # folds of the out-of-fold probabilities
@@ -59,7 +59,7 @@ def _photo_rows(learn:Learner, features:DataLoaders) -> tuple:
     (tr, va), n_tr = (features.train.dataset, features.valid.dataset), len(learn.dls.train_ds)
     files = list(learn.dls.train_ds.items) + list(learn.dls.valid_ds.items)
     wrong = PetsError("These features do not come from this learner's images: make them with head_features(learn).")
-    if not (isinstance(tr, Rows) and isinstance(va, Rows)): raise wrong
+    if not (isinstance(tr, LabelledRows) and isinstance(va, LabelledRows)): raise wrong
     if len(tr) % max(n_tr, 1) or len(va) != len(learn.dls.valid_ds): raise wrong
     photo = torch.cat([torch.arange(len(tr)) % n_tr, n_tr + torch.arange(len(va))])
     ys = torch.cat([tr.ys, va.ys])
@@ -93,9 +93,9 @@ def _fit_fold(learn:Learner, xs:torch.Tensor, ys:torch.Tensor, rows:torch.Tensor
     "A `fresh_head` trained on rows `rows` of the features with fastai's one-cycle schedule, in eval mode."
     torch.manual_seed(seed)
     head, dev = fresh_head(learn), learn.dls.device
-    train = FeatureDL(Rows(xs[rows], ys[rows]), bs=bs, shuffle=True, drop_last=len(rows) > bs, device=dev)
+    train = FeatureDL(LabelledRows(xs[rows], ys[rows]), bs=bs, shuffle=True, drop_last=len(rows) > bs, device=dev)
     train.rng = random.Random(seed)  # the order of the batches
-    fold = Learner(DataLoaders(train, FeatureDL(Rows(xs[:0], ys[:0]), bs=bs, device=dev)), head,
+    fold = Learner(DataLoaders(train, FeatureDL(LabelledRows(xs[:0], ys[:0]), bs=bs, device=dev)), head,
                    loss_func=learn.loss_func, opt_func=learn.opt_func, splitter=trainable_params)
     with fold.no_bar(), fold.no_logging(): fold.fit_one_cycle(epochs, lr)
     return head.eval()

@@ -22,9 +22,10 @@ from .data import (pets_images, image_listing, label_images, csv_labels, pets_da
     default_workers, LabelledImages, offline_sample, csv_path)
 from .check import check_images
 from .models import resolve_arch, resolve_precision, weights_at_hand
-from .train import (pets_learner, find_lr, head_features, head_only, two_stage, drop_features,
-    resumes_stage2, progress_bars, run_state, EpochCSV, EpochCheckpoint, EtaLines, distributed_state, distributed_ctx,
-    alone, checkpoint_position, FEATURES_FILE)
+from .learner import pets_learner, find_lr, run_state
+from .features import head_features, drop_features, FEATURES_FILE
+from .train import (head_only, two_stage, resumes_stage2, progress_bars, EpochCSV, EpochCheckpoint,
+    EtaLines, distributed_state, distributed_ctx, alone, checkpoint_position)
 from .track import check_trackers, tracking
 from .calibrate import valid_logits, calibrate, plot_reliability
 from .interpret import classification_metrics, calibrated_interp

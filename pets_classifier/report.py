@@ -20,7 +20,7 @@ from .record import FIGURES, TABLES, CONFIG, METRICS, read_config, writing
 from .data import valid_item_tfm
 from .interpret import (top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy,
                                        calibrated_interp)
-from .train import use_precision
+from .learner import use_precision
 from .inference import Classifier, known_images
 from .cam import plot_top_losses_cam
 

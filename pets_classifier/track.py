@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .core import PetsError
 from .record import FIGURES, run_files
-from .train import stage_of
+from .learner import stage_of
 from .train import AfterTrainingEpoch  # the base of EpochCSV: the same epochs
 
 # %% ../nbs/02c_track.ipynb #53a14069

@@ -63,7 +63,7 @@ def test_show_doc_for_every_export(site):
                        ('app.html', 'write_space'), ('cli.html', 'main')):
         assert f'id="{name}"' in (site/page).read_text(), (page, name)
     lesson = (site/'lessons/pets.html').read_text()
-    assert 'href="../train.html#pets_learner"' in lesson  # a name in backticks links to its entry
+    assert 'href="../learner.html#pets_learner"' in lesson  # a name in backticks links to its entry
 
 @pytest.mark.slow
 def test_no_broken_link_or_image(site):

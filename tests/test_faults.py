@@ -58,7 +58,8 @@ def run(sample, tmp_path_factory, env):
     import torch
     from pets_classifier.core import TrainSettings
     from pets_classifier.data import pets_dataloaders
-    from pets_classifier.train import pets_learner, save_checkpoint
+    from pets_classifier.learner import pets_learner
+    from pets_classifier.train import save_checkpoint
     from pets_classifier.inference import save_model, library_versions
     from pets_classifier.record import write_config, write_split, CHECKPOINT
     saved = {k: os.environ.get(k) for k in ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE')}

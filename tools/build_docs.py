@@ -8,7 +8,7 @@ processing and MkDocs (Material theme) in Quarto's place:
    exported source, `#| hide` cells and directives go. Only the cells `show_doc` needs are run (exported cells,
    cells of nothing but imports, `show_doc` calls), never a cell that trains: the other outputs are the ones saved
    in the notebook (the lesson's figures and tables come from its real run);
-2. each processed notebook becomes a Markdown page named as nbdev names it (`nbs/02_train.ipynb` -> `train.html`,
+2. each processed notebook becomes a Markdown page named as nbdev names it (`nbs/02b_train.ipynb` -> `train.html`,
    `nbs/lessons/01_pets.ipynb` -> `lessons/pets.html`), figures written beside it, `index.ipynb` (the README) as the
    home page, in nbdev's order; a name in backticks that the library exports links to its `show_doc`;
 3. `mkdocs build --strict` (settings in `mkdocs.yml`) makes the site: search box, no fonts or scripts from the
