@@ -271,7 +271,7 @@ def main(argv:list=None) -> int:
 # %% ../nbs/06_cli.ipynb #113e2e5f
 def _train_settings(args) -> TrainSettings:
     "The settings of `pets train ARGS`: the options given, over the recorded run's with --config, else the defaults."
-    from pets_classifier.pipeline import repeat_settings
+    from pets_classifier.plan import repeat_settings
     given = {k: v for k, v in vars(args).items() if k in TrainSettings.kinds()}
     return repeat_settings(args.config, **given) if getattr(args, 'config', None) else TrainSettings(**given)
 
@@ -389,7 +389,7 @@ def report_cmd(args):
 # %% ../nbs/06_cli.ipynb #a6ea382a
 def _label_settings(args) -> TrainSettings:
     "What `pets check --labels` looks with: the run's settings (--run), else --data, its labelling, --arch and --size."
-    from pets_classifier.pipeline import repeat_settings
+    from pets_classifier.plan import repeat_settings
     if args.run: return repeat_settings(args.run, quiet=args.quiet)
     return TrainSettings(data=args.data, pattern=args.pattern, label_from=args.label_from, arch=args.arch,
                          size=args.size, quiet=args.quiet)

@@ -46,3 +46,19 @@ def test_loading_a_model_imports_no_training_code():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).stdout
     assert 'pets_classifier.inference' in out
     assert not {'pets_classifier.train', 'pets_classifier.pipeline', 'pets_classifier.calibrate'} & set(eval(out)), out
+
+def private_imports(trees:dict) -> list:
+    "(module, name) for each `_name` a module of the package imports from another module of the package."
+    found = []
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').startswith('pets_classifier')):
+                found += [(name, a.name) for a in node.names if a.name.startswith('_') and a.name != '__version__']
+    return found
+
+def test_no_private_name_crosses_modules():
+    "A module uses another's public names only: what one module keeps private, another cannot come to depend on."
+    assert not private_imports(modules()), private_imports(modules())
+    planted = {'x.py': ast.parse("from .train import _lr, fit_head\nfrom pets_classifier.data import _Lookup\n"
+                                 "from fastai.vision.augment import _WarpCoord")}  # fastai's own: not ours
+    assert private_imports(planted) == [('x.py', '_lr'), ('x.py', '_Lookup')]
