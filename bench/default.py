@@ -50,7 +50,7 @@ def main():
     os.environ.setdefault('PETS_CACHE', str(Path(tempfile.gettempdir())/'pets-bench-cache'))
     from accuracy import holdout_split, stock_lesson
     from pets_classifier.cli import main as pets
-    from pets_classifier.calibrate import make_non_pets
+    from pets_classifier.samples import make_non_pets
     from pets_classifier.record import read_config
     tmp = Path(tempfile.mkdtemp())
     train, holdout = holdout_split(Path(a.data), tmp)

@@ -246,7 +246,7 @@ def main():
     import numpy as np, torch
     torch.set_num_threads(a.threads)
     from accuracy import holdout_split, stock_lesson
-    from pets_classifier.calibrate import make_non_pets
+    from pets_classifier.samples import make_non_pets
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp())
     train, hold_dir = holdout_split(Path(a.data), work)

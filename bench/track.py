@@ -58,7 +58,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix='bench-track-'))
     if args.data: data, extra = Path(args.data), []
     else:
-        from pets_classifier.data import make_sample_pets
+        from pets_classifier.samples import make_sample_pets
         data, extra = make_sample_pets(tmp/'sample', n_per_class=8, breeds=4, size=64), ['--size', '64', '--bs', '8']
     env = {**os.environ, 'GRADIO_ANALYTICS_ENABLED': 'False'}
     env.pop('MLFLOW_TRACKING_URI', None)

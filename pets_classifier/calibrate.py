@@ -4,11 +4,10 @@
 
 # %% auto #0
 __all__ = ['UNKNOWN_FLAGGED', 'valid_logits', 'fit_temperature', 'plot_reliability', 'unknown_thresholds', 'calibrate',
-           'calibrate_learner', 'make_non_pets']
+           'calibrate_learner']
 
 # %% ../nbs/03a_calibrate.ipynb #986a0119
 import contextlib
-from pathlib import Path
 
 import numpy as np, torch
 import torch.nn.functional as F
@@ -92,50 +91,3 @@ def calibrate_learner(learn:Learner, rule:str='energy', flagged:float=UNKNOWN_FL
     "`calibrate` on `learn`'s validation logits; kept in `learn.run_state` (model.json's `calibration`)."
     run_state(learn).calibration = calibrate(*valid_logits(learn), rule=rule, flagged=flagged)
     return learn.run_state.calibration
-
-# %% ../nbs/03a_calibrate.ipynb #3c468882
-_SKIMAGE = ('astronaut', 'binary_blobs', 'brick', 'camera', 'cell', 'checkerboard', 'clock', 'coffee', 'coins',
-            'colorwheel', 'grass', 'gravel', 'horse', 'hubble_deep_field', 'immunohistochemistry', 'logo',
-            'microaneurysms', 'moon', 'page', 'retina', 'rocket', 'shepp_logan_phantom', 'text')  # no cats in it
-_MATPLOTLIB = ('grace_hopper.jpg', 'Minduka_Present_Blue_Pack.png', 'logo2.png')
-
-def _as_rgb(a:np.ndarray):
-    "An image array of any dtype (bool, float, uint8; gray, RGB or RGBA) as an RGB PIL image."
-    from PIL import Image
-    a = np.asarray(a, dtype=np.float64 if np.asarray(a).dtype == bool else None)
-    if a.dtype != np.uint8: a = (255 * (a - a.min()) / (np.ptp(a) or 1)).astype(np.uint8)
-    return Image.fromarray(a).convert('RGB')
-
-def _base_photos() -> dict:
-    "scikit-image's and matplotlib's sample photos, by name (needs scikit-image: the dev extra installs it)."
-    try: import skimage.data
-    except ModuleNotFoundError: raise PetsError("make_non_pets needs scikit-image: pip install scikit-image") from None
-    import matplotlib.cbook as cbook
-    photos = {n: _as_rgb(getattr(skimage.data, n)()) for n in _SKIMAGE}
-    return photos | {Path(f).stem: _as_rgb(plt.imread(cbook.get_sample_data(f, asfileobj=False))) for f in _MATPLOTLIB}
-
-def make_non_pets(dest:Path|str, # folder to write the PNG files into
-                  seed:int=0, crops:int=2, blends:int=20, noise:int=10, flat:int=10 # what to add to the base photos
-                 ) -> list:
-    "Photos of things that are not cats or dogs: sample photos, crops, blends, noise, flat colours; their paths."
-    from PIL import Image
-    dest, rng, out = Path(dest), np.random.default_rng(seed), []
-    dest.mkdir(parents=True, exist_ok=True)
-    def save(img, name): img.save(dest/f'{name}.png'); out.append(dest/f'{name}.png')
-    base = _base_photos()
-    for name, img in base.items():
-        save(img, name)
-        for k in range(crops):
-            side = int(min(img.size) * rng.uniform(0.4, 0.8))
-            x, y = rng.integers(0, img.width - side + 1), rng.integers(0, img.height - side + 1)
-            save(img.crop((x, y, x + side, y + side)), f'{name}_crop{k}')
-    names = list(base)
-    for k in range(blends):
-        a, b = rng.choice(len(names), 2, replace=False)
-        pair = [base[names[i]].resize((256, 256)) for i in (a, b)]
-        save(Image.blend(*pair, rng.uniform(0.3, 0.7)), f'blend{k}')
-    for k in range(noise):
-        pixels = rng.integers(0, 256, (224, 224, 3)) if k % 2 else rng.normal(128, 40, (224, 224, 3))
-        save(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), f'noise{k}')
-    for k in range(flat): save(Image.new('RGB', (200, 200), tuple(map(int, rng.integers(0, 256, 3)))), f'flat{k}')
-    return out

@@ -97,7 +97,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope='session')
 def sample(tmp_path_factory):
     "A synthetic dataset: 4 breeds, 8 images each, 64 px."
-    from pets_classifier.data import make_sample_pets
+    from pets_classifier.samples import make_sample_pets
     return make_sample_pets(tmp_path_factory.mktemp('sample'), n_per_class=8, breeds=4, size=64)
 
 @pytest.fixture(scope='session')

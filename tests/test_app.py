@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip('gradio', reason='the [app] extra is not installed')
 from gradio_client import Client, handle_file
-from pets_classifier.app import make_bad_uploads
+from pets_classifier.samples import make_bad_uploads
 from pets_classifier.testing import assert_same_top
 from conftest import PETS, TRAINED_ARGS, served_url
 
