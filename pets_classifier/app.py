@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 
 import fastai, gradio as gr, timm
+from fastcore.meta import delegates
 import torch
 import pets_classifier
 from PIL import Image
@@ -170,6 +171,7 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
     return demo
 
 # %% ../nbs/05a_app.ipynb #b09c335f
+@delegates(gr.Blocks.launch, but=['server_name', 'server_port', 'theme', 'max_file_size', 'show_error'])
 def serve(demo:gr.Blocks, # from `pets_app`
           host:str=None, # address to listen on (None: Gradio's default, 127.0.0.1, or $GRADIO_SERVER_NAME)
           port:int=None, # None: Gradio's default, 7860 or the next free one, or $GRADIO_SERVER_PORT

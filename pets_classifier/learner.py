@@ -13,6 +13,7 @@ import torch
 from torch.amp import GradScaler
 from fastai.vision.all import (vision_learner, Learner, Normalize, error_rate, accuracy, minimum, steep, valley,
     slide, imagenet_stats, Callback, Recorder, GradientAccumulation, MixedPrecision, AMPMode, L)
+from fastcore.meta import delegates
 from .core import PetsError, Range, ACCUMULATE
 from .models import resolve_arch, weights_download, resolve_precision, precision_autocast
 
@@ -82,6 +83,7 @@ def stage_of(learn:Learner) -> str:
     return run_state(learn).stage or ('frozen' if learn.opt.frozen_idx else 'unfrozen')
 
 # %% ../nbs/02_learner.ipynb #ba8878d7
+@delegates(vision_learner, but=['normalize', 'n_out', 'weights'])  # its signature shows what **kwargs takes
 def pets_learner(dls, # DataLoaders, e.g. from `pets_dataloaders`
                  arch:str='resnet34', # backbone name: torchvision, timm, or 'efficientnet_lite0' (offline)
                  pretrained:bool=True, # start from ImageNet weights
@@ -117,6 +119,7 @@ def _tolerant(suggest):
         except (IndexError, ValueError, RuntimeError): return math.nan, (math.nan, math.nan)
     return _suggest
 
+@delegates(Learner.lr_find, but=['suggest_funcs'])
 def find_lr(learn:Learner, # the learner to probe; its weights are restored afterwards
             num_it:int=100, # mini-batches to try (fewer is faster and rougher)
             show_plot:bool=True, # draw the loss against the learning rate
