@@ -52,10 +52,10 @@ def test_a_page_per_notebook_in_nbdevs_order(site):
 @pytest.mark.slow
 def test_show_doc_for_every_export(site):
     "Each exported function shows its signature with docments, as nbdev's `show_doc` does, under its own anchor."
-    data = (site/'data.html').read_text()
-    for name in ('pets_images', 'make_sample_pets', 'pets_dataloaders', 'check_split'):
+    data, samples = (site/'data.html').read_text(), (site/'samples.html').read_text()
+    for name in ('pets_images', 'pets_dataloaders', 'check_split'):
         assert f'id="{name}"' in data, name
-    section = data[data.index('id="make_sample_pets"'):][:6000]
+    section = samples[samples.index('id="make_sample_pets"'):][:6000]
     assert 'n_per_class' in section and 'images per breed' in section  # a parameter and its docment
     assert 'Write a synthetic dataset in the Oxford layout' in section  # the docstring
     for page, name in (('core.html', 'petserror'), ('core.html', 'range'), ('train.html', 'fit_head'),
@@ -157,7 +157,7 @@ def test_pages_in_a_browser(served, tmp_path):
             expect(search).to_be_attached()
             page.screenshot(path=shots/'home.png')
             search.click()
-            result = page.locator('.md-search-result__item a[href*="data.html"]').first
+            result = page.locator('.md-search-result__item a[href*="samples.html"]').first
             # the search index loads in a web worker: a query typed before it is ready gets no answer
             for _ in range(12):
                 search.fill('')

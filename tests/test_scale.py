@@ -18,7 +18,8 @@ def test_features_memory_is_checked(pets_in_process, sample, tmp_path):
 @pytest.mark.slow
 def test_features_on_disk_train_and_are_deleted(sample, tmp_path, monkeypatch, capsys):
     "--features-memory 0: stage 1 trains on features.bin in --out, deleted after; the log has lines with the time left."
-    from pets_classifier import cli, core, train, pipeline
+    import torch
+    from pets_classifier import cli, core, features, pipeline
     monkeypatch.setattr(core, 'EVERY', 0)
     seen = []
     def drop(feats):
@@ -35,7 +36,7 @@ def test_features_on_disk_train_and_are_deleted(sample, tmp_path, monkeypatch, c
     parts = [part for _, _, part in read_split(out)]
     n_train, n_valid, n_features = parts.count('train'), parts.count('valid'), 2 * 1280  # lite0's concat pooling
     assert (n_train, n_valid) == (25, 7)  # 32 images: 20% is 6.4, which scikit-learn's stratified split rounds up
-    assert file == out/train.FEATURES_FILE and dtype == train.torch.bfloat16
+    assert file == out/features.FEATURES_FILE and dtype == torch.bfloat16
     assert size == (2 * n_train + n_valid) * n_features * 2  # 2 bytes a number
     assert not file.exists() and (out/'model.safetensors').exists()
     for start in ('check: 1/32 files', 'features: 1/', 'head stage, epoch 1/2: 1/', 'unfrozen stage, epoch 1/1: 1/'):
