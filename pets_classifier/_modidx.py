@@ -14,6 +14,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'pets_classifier.app.pets_app': ('app.html#pets_app', 'pets_classifier/app.py'),
                                      'pets_classifier.app.run_info': ('app.html#run_info', 'pets_classifier/app.py'),
                                      'pets_classifier.app.serve': ('app.html#serve', 'pets_classifier/app.py'),
+                                     'pets_classifier.app.space_card': ('app.html#space_card', 'pets_classifier/app.py'),
                                      'pets_classifier.app.valid_images': ('app.html#valid_images', 'pets_classifier/app.py'),
                                      'pets_classifier.app.write_course_space': ('app.html#write_course_space', 'pets_classifier/app.py'),
                                      'pets_classifier.app.write_space': ('app.html#write_space', 'pets_classifier/app.py')},

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['UNKNOWN_MESSAGE', 'SPACE_APP', 'run_info', 'valid_images', 'example_photos', 'classify', 'answer_photos',
-           'answer_table', 'answer_cam', 'pets_app', 'serve', 'package_wheel', 'write_space', 'course_requirements',
-           'write_course_space']
+           'answer_table', 'answer_cam', 'pets_app', 'serve', 'package_wheel', 'space_card', 'write_space',
+           'course_requirements', 'write_course_space']
 
 # %% ../nbs/05a_app.ipynb #a291c189
 import os
@@ -171,7 +171,8 @@ def pets_app(run:Path|str, # a model folder written by `pets train` (model.safet
     return demo
 
 # %% ../nbs/05a_app.ipynb #b09c335f
-@delegates(gr.Blocks.launch, but=['server_name', 'server_port', 'theme', 'max_file_size', 'show_error'])
+@delegates(gr.Blocks.launch, but=['server_name', 'server_port', 'theme', 'max_file_size', 'show_error', 'footer_links',
+                                  '_app', '_frontend'])  # what `serve` sets itself, and Gradio's private ones
 def serve(demo:gr.Blocks, # from `pets_app`
           host:str=None, # address to listen on (None: Gradio's default, 127.0.0.1, or $GRADIO_SERVER_NAME)
           port:int=None, # None: Gradio's default, 7860 or the next free one, or $GRADIO_SERVER_PORT
@@ -212,6 +213,11 @@ def package_wheel(dest:Path|str # the folder to write the wheel into
     if res.returncode: raise PetsError(f"pip could not build a wheel of {root}: {res.stderr.strip()[-300:]}")
     return max(Path(dest).glob('pets_classifier-*.whl'), key=lambda p: p.stat().st_mtime)
 
+def space_card(title:str # the Space's title on huggingface.co
+              ) -> str:
+    "A Space's README.md: its front matter says it runs `app.py` with the Gradio installed here (`sdk_version`)."
+    return f"---\ntitle: {title}\nsdk: gradio\nsdk_version: {gr.__version__}\napp_file: app.py\n---\n"
+
 def write_space(run:Path|str, # a model or run folder written by `pets train`
                 dest:Path|str, # the Space's folder
                 n_examples:int=6 # example photos copied into dest/examples
@@ -227,6 +233,7 @@ def write_space(run:Path|str, # a model or run folder written by `pets train`
     write_json({k: cfg[k] for k in ('arch', 'n_valid', 'results') if k in cfg}, dest/CONFIG)
     wheel = package_wheel(dest)  # pip installs it with its dependencies, the app extra's too
     (dest/'app.py').write_text(SPACE_APP); (dest/'requirements.txt').write_text(f"./{wheel.name}[app]\n")
+    (dest/'README.md').write_text(space_card('Pet breeds'))
     return dest
 
 # %% ../nbs/05a_app.ipynb #5b4d965e
@@ -266,9 +273,10 @@ def write_course_space(run:Path|str, # a folder with export.pkl: lesson 1's, or 
     run, dest, n_examples = Path(run), Path(dest), COUNT.check('n_examples', n_examples)
     if not (run/'export.pkl').is_file():
         raise PetsError(f"No export.pkl in {run}: write one with pets train --export-pkl, or export_learner.")
-    requirements = course_requirements(run/'export.pkl')  # refused before anything is written
-    (dest/'examples').mkdir(parents=True, exist_ok=True)
+    requirements, photos = course_requirements(run/'export.pkl'), example_photos(run, n_examples)  # refused here, or
+    (dest/'examples').mkdir(parents=True, exist_ok=True)  # written whole
     shutil.copy2(run/'export.pkl', dest/'export.pkl')
-    for f in example_photos(run, n_examples): shutil.copy2(f, dest/'examples'/f.name)
+    for f in photos: shutil.copy2(f, dest/'examples'/f.name)
     (dest/'app.py').write_text(_COURSE_APP); (dest/'requirements.txt').write_text(requirements)
+    (dest/'README.md').write_text(space_card("Pet breeds, the fastai course's way"))
     return dest

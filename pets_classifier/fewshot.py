@@ -11,7 +11,7 @@ import torch
 from fastai.vision.all import DataLoaders, Learner, CrossEntropyLossFlat, create_head
 
 from .core import PetsError, Range
-from .learner import run_state
+from .learner import run_state, device_type
 from .features import LabelledRows, FeatureDL
 from .models import precision_autocast
 
@@ -38,7 +38,7 @@ def view_features(learn:Learner, # a learner from `pets_learner` (fastai's body-
     body, pool = model[0], model[1][:2]
     model.eval()
     out, ys, secs = [], None, []
-    with torch.no_grad(), precision_autocast(torch.device(learn.dls.device).type, run_state(learn).precision):
+    with torch.no_grad(), precision_autocast(device_type(learn.dls), run_state(learn).precision):
         for _ in range(views):
             start, rows, targets = time.perf_counter(), [], []
             for xb, *yb in dl:  # a loader without labels gives only the images

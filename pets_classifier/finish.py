@@ -80,10 +80,10 @@ def _test_results(learn, test:LabelledImages # the test photos of a split given 
                 n_images=len(test.files))
 
 def finish_run(learn, out:Path, config:dict, started:float, timer:Stopwatch, export_pkl:bool=False,
-            quiet:bool=False, oof=None,
-            test:LabelledImages=None, # a given split's test photos, evaluated after validation
-            valid:tuple=None # the validation logits and targets, if computed already (else one pass of the model)
-           ) -> dict:
+               quiet:bool=False, oof=None,
+               test:LabelledImages=None, # a given split's test photos, evaluated after validation
+               valid:tuple=None # the validation logits and targets, if computed already (else one pass of the model)
+              ) -> dict:
     "Save the model and write the record: figures, interpretation, results, report (and how long each part took)."
     logits, targets = valid if valid is not None else valid_logits(learn)  # all that follows, from these
     measured = _calibrate(learn, out, oof, logits, targets)

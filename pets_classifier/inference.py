@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
 import fastai, timm
-from fastai.vision.all import Normalize, Pipeline
+from fastai.vision.all import Normalize, Pipeline, rank_distrib
 
 from . import __version__
 from .core import PetsError, PETS_PATTERN, BS, odd_file
@@ -211,12 +211,12 @@ def pickled_modules(path:Path|str # a file written by `torch.save`, as fastai's 
     "The top-level modules whose classes and functions the pickle in `path` names, read without unpickling it."
     try:
         with zipfile.ZipFile(path) as z: data = z.read(next(n for n in z.namelist() if n.endswith('/data.pkl')))
-    except (zipfile.BadZipFile, StopIteration, OSError) as e:
-        raise PetsError(f"{path} is not a file torch.save wrote (fastai's export.pkl): {e}") from None
-    ops = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
+        ops = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
+    except (zipfile.BadZipFile, StopIteration, OSError, ValueError) as e:
+        raise PetsError(f"{path} is not a file torch.save wrote (fastai's export.pkl), or it is damaged: {e}") from None
     if any(name == 'STACK_GLOBAL' for name, _ in ops):  # protocol 4+: the names are on the stack, not in the opcode
         raise PetsError(f"{path} was pickled with protocol 4 or later; fastai's export writes protocol 2.")
-    return {arg.split()[0].split('.')[0] for name, arg in ops if name == 'GLOBAL'}
+    return {arg.split()[0].split('.')[0] for name, arg in ops if name in ('GLOBAL', 'INST')}  # INST: protocols 0, 1
 
 def _plain_pipeline(pipe:Pipeline, where:str) -> Pipeline:
     "`pipe` without this library's transforms, which must be training-only (`split_idx` 0)."
@@ -229,20 +229,25 @@ def export_learner(learn, # a fastai `Learner`: from `pets_learner`, or fastai's
                    fname:Path|str # the file to write, e.g. run/'export.pkl'
                   ) -> Path:
     "fastai's `learn.export`, which `load_learner` reads with fastai alone: this library's objects left out."
-    fname, dls, state = Path(fname).absolute(), learn.dls, getattr(learn, 'run_state', None)
+    fname, dls, logger, state = Path(fname).absolute(), learn.dls, learn.logger, getattr(learn, 'run_state', None)
+    if rank_distrib(): return fname  # fastai's export writes from the first process only
     empty = dls.new_empty()  # what export pickles: the pipelines, no items
     for dl in empty.loaders:
         for where in ('after_item', 'before_batch', 'after_batch'):
             setattr(dl, where, _plain_pipeline(getattr(dl, where), where))
     try:
-        learn.dls = empty
+        learn.dls, learn.logger = empty, print  # fastai's own logger, not a run's printing function
         with learn.removed_cbs([cb for cb in learn.cbs if _library_owned(cb)]):
+            plain = learn.__dict__.get('run_state')  # one that is no callback (a learner from `load_learner`)
             if state is not None:  # what `classifier_from_learner` reads back
                 learn.run_state = SimpleNamespace(arch=state.arch, precision=state.precision,
                                                   calibration=state.calibration)
             try: learn.export(fname)
-            finally: learn.__dict__.pop('run_state', None)
-    finally: learn.dls = dls
+            except BaseException: fname.unlink(missing_ok=True); raise
+            finally:
+                learn.__dict__.pop('run_state', None)
+                if plain is not None: learn.run_state = plain
+    finally: learn.dls, learn.logger = dls, logger
     if _LIBRARY in pickled_modules(fname):
         fname.unlink()
         raise PetsError(f"{fname.name} would need {_LIBRARY} to load; not written.")

@@ -45,7 +45,15 @@ def test_loading_a_model_imports_no_training_code():
             "print(sorted(m for m in sys.modules if m.startswith('pets_classifier')))")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).stdout
     assert 'pets_classifier.inference' in out
-    assert not {'pets_classifier.train', 'pets_classifier.pipeline', 'pets_classifier.calibrate'} & set(eval(out)), out
+    training = {f'pets_classifier.{m}'
+                for m in ('learner', 'features', 'train', 'plan', 'finish', 'pipeline', 'calibrate')}
+    assert not training & set(eval(out)), out
+
+def test_the_package_never_imports_its_fixtures():
+    "samples.py is for the notebooks, tests, benches and lessons: no module of the package imports it."
+    users = [name for name, tree in modules().items() for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+             and (node.module or '').split('.')[-1] == 'samples' and name != 'samples.py']
+    assert not users, users
 
 def private_imports(trees:dict) -> list:
     "(module, name) for each `_name` a module of the package imports from another module of the package."
