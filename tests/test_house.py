@@ -70,3 +70,22 @@ def test_no_private_name_crosses_modules():
     planted = {'x.py': ast.parse("from .train import _lr, fit_head\nfrom pets_classifier.data import _Lookup\n"
                                  "from fastai.vision.augment import _WarpCoord")}  # fastai's own: not ours
     assert private_imports(planted) == [('x.py', '_lr'), ('x.py', '_Lookup')]
+
+def notebook_order_breaks(root:Path=PACKAGE.parent) -> list:
+    "(notebook, module, imported module's notebook) where a module imports one whose notebook comes after its own."
+    import json, re
+    notebook = {}
+    for p in sorted((root/'nbs').glob('*.ipynb')):
+        for c in json.loads(p.read_text())['cells']:
+            if m := re.match(r'#\| default_exp (\w+)', ''.join(c['source'])): notebook[m.group(1)] = p.stem
+    found = []
+    for mod, stem in notebook.items():
+        for node in ast.walk(modules()[f'{mod}.py']):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').startswith('pets_classifier.')):
+                used = (node.module or '').split('.')[-1]
+                if notebook.get(used, '') > stem: found.append((stem, mod, notebook[used]))
+    return found
+
+def test_notebooks_are_numbered_in_import_order():
+    "Each module's notebook comes after the notebooks of the modules it imports, so the docs read bottom up."
+    assert not notebook_order_breaks(), notebook_order_breaks()
