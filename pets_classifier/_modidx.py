@@ -3,6 +3,7 @@
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'pets_classifier'},
   'syms': { 'pets_classifier.app': { 'pets_classifier.app._classifier': ('app.html#_classifier', 'pets_classifier/app.py'),
                                      'pets_classifier.app._config': ('app.html#_config', 'pets_classifier/app.py'),
+                                     'pets_classifier.app._fill_space': ('app.html#_fill_space', 'pets_classifier/app.py'),
                                      'pets_classifier.app._message': ('app.html#_message', 'pets_classifier/app.py'),
                                      'pets_classifier.app.answer_cam': ('app.html#answer_cam', 'pets_classifier/app.py'),
                                      'pets_classifier.app.answer_photos': ('app.html#answer_photos', 'pets_classifier/app.py'),

@@ -218,6 +218,13 @@ def space_card(title:str # the Space's title on huggingface.co
     "A Space's README.md: its front matter says it runs `app.py` with the Gradio installed here (`sdk_version`)."
     return f"---\ntitle: {title}\nsdk: gradio\nsdk_version: {gr.__version__}\napp_file: app.py\n---\n"
 
+def _fill_space(dest:Path, files:list, photos:list, app:str, title:str):
+    "Copy `files` and the example `photos` into the Space at `dest`; write its app.py and README.md."
+    (dest/'examples').mkdir(parents=True, exist_ok=True)
+    for f in files: shutil.copy2(f, dest/Path(f).name)
+    for f in photos: shutil.copy2(f, dest/'examples'/Path(f).name)
+    (dest/'app.py').write_text(app); (dest/'README.md').write_text(space_card(title))
+
 def write_space(run:Path|str, # a model or run folder written by `pets train`
                 dest:Path|str, # the Space's folder
                 n_examples:int=6 # example photos copied into dest/examples
@@ -226,14 +233,11 @@ def write_space(run:Path|str, # a model or run folder written by `pets train`
     run, dest, n_examples = Path(run), Path(dest), COUNT.check('n_examples', n_examples)
     if not (run/WEIGHTS).is_file() or not (run/SIDECAR).is_file():
         raise PetsError(f"No model at {run}: expected {WEIGHTS} and {SIDECAR}.")
-    (dest/'examples').mkdir(parents=True, exist_ok=True)
-    for f in (WEIGHTS, SIDECAR): shutil.copy2(run/f, dest/f)
-    for f in example_photos(run, n_examples): shutil.copy2(f, dest/'examples'/f.name)
+    _fill_space(dest, [run/WEIGHTS, run/SIDECAR], example_photos(run, n_examples), SPACE_APP, 'Pet breeds')
     cfg = _config(run)
     write_json({k: cfg[k] for k in ('arch', 'n_valid', 'results') if k in cfg}, dest/CONFIG)
     wheel = package_wheel(dest)  # pip installs it with its dependencies, the app extra's too
-    (dest/'app.py').write_text(SPACE_APP); (dest/'requirements.txt').write_text(f"./{wheel.name}[app]\n")
-    (dest/'README.md').write_text(space_card('Pet breeds'))
+    (dest/'requirements.txt').write_text(f"./{wheel.name}[app]\n")
     return dest
 
 # %% ../nbs/05b_app.ipynb #5b4d965e
@@ -274,9 +278,6 @@ def write_course_space(run:Path|str, # a folder with export.pkl: lesson 1's, or 
     if not (run/'export.pkl').is_file():
         raise PetsError(f"No export.pkl in {run}: write one with pets train --export-pkl, or export_learner.")
     requirements, photos = course_requirements(run/'export.pkl'), example_photos(run, n_examples)  # refused here, or
-    (dest/'examples').mkdir(parents=True, exist_ok=True)  # written whole
-    shutil.copy2(run/'export.pkl', dest/'export.pkl')
-    for f in photos: shutil.copy2(f, dest/'examples'/f.name)
-    (dest/'app.py').write_text(_COURSE_APP); (dest/'requirements.txt').write_text(requirements)
-    (dest/'README.md').write_text(space_card("Pet breeds, the fastai course's way"))
+    _fill_space(dest, [run/'export.pkl'], photos, _COURSE_APP, "Pet breeds, the fastai course's way")  # written whole
+    (dest/'requirements.txt').write_text(requirements)
     return dest

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import matplotlib.pyplot as plt
 from PIL import Image, ImageDraw
 
 from .core import PetsError, Range, SEED, ONE_OR_MORE
@@ -84,7 +83,6 @@ _MATPLOTLIB = ('grace_hopper.jpg', 'Minduka_Present_Blue_Pack.png', 'logo2.png')
 
 def _as_rgb(a:np.ndarray):
     "An image array of any dtype (bool, float, uint8; gray, RGB or RGBA) as an RGB PIL image."
-    from PIL import Image
     a = np.asarray(a, dtype=np.float64 if np.asarray(a).dtype == bool else None)
     if a.dtype != np.uint8: a = (255 * (a - a.min()) / (np.ptp(a) or 1)).astype(np.uint8)
     return Image.fromarray(a).convert('RGB')
@@ -93,7 +91,7 @@ def _base_photos() -> dict:
     "scikit-image's and matplotlib's sample photos, by name (needs scikit-image: the dev extra installs it)."
     try: import skimage.data
     except ModuleNotFoundError: raise PetsError("make_non_pets needs scikit-image: pip install scikit-image") from None
-    import matplotlib.cbook as cbook
+    import matplotlib.cbook as cbook, matplotlib.pyplot as plt  # here: pyplot is slow to import
     photos = {n: _as_rgb(getattr(skimage.data, n)()) for n in _SKIMAGE}
     return photos | {Path(f).stem: _as_rgb(plt.imread(cbook.get_sample_data(f, asfileobj=False))) for f in _MATPLOTLIB}
 
@@ -101,7 +99,6 @@ def make_non_pets(dest:Path|str, # folder to write the PNG files into
                   seed:int=0, crops:int=2, blends:int=20, noise:int=10, flat:int=10 # what to add to the base photos
                  ) -> list:
     "Photos of things that are not cats or dogs: sample photos, crops, blends, noise, flat colours; their paths."
-    from PIL import Image
     dest, rng, out = Path(dest), np.random.default_rng(seed), []
     dest.mkdir(parents=True, exist_ok=True)
     def save(img, name): img.save(dest/f'{name}.png'); out.append(dest/f'{name}.png')

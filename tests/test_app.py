@@ -160,20 +160,28 @@ def test_page_shows_where_the_model_looked(server, tmp_path):
             expect(cam).to_have_count(0)
         finally: browser.close()
 
-@pytest.mark.slow
-def test_space_installs_in_a_fresh_environment(trained, env, tmp_path):
-    "A Space from write_space: pip resolves its requirements.txt in a new virtual environment (torch, Gradio and this "
-    "package's wheel, no repository to fetch), and its app.py builds the page from the wheel alone."
-    from pets_classifier.app import write_space
+def need_package_index():
+    "Skip unless pip can reach a package index (PyPI or a mirror): it resolves a Space's requirements."
     asked = subprocess.run([sys.executable, '-m', 'pip', 'index', 'versions', 'pip'], capture_output=True, timeout=120)
     if asked.returncode: pytest.skip("needs the package index (PyPI or a mirror): pip resolves the Space's needs")
-    space = write_space(trained[0], tmp_path/'space')
+
+def resolved_requirements(space:Path, tmp_path:Path) -> set:
+    "The names of what pip would install for `space`'s requirements.txt in a new virtual environment."
     subprocess.run([sys.executable, '-m', 'venv', str(tmp_path/'venv')], check=True)
     report = tmp_path/'report.json'
     res = subprocess.run([str(tmp_path/'venv'/'bin'/'pip'), 'install', '--dry-run', '--quiet', '--report', str(report),
                           '-r', 'requirements.txt'], cwd=space, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
-    names = {i['metadata']['name'].lower() for i in json.loads(report.read_text())['install']}
+    return {i['metadata']['name'].lower() for i in json.loads(report.read_text())['install']}
+
+@pytest.mark.slow
+def test_space_installs_in_a_fresh_environment(trained, env, tmp_path):
+    "A Space from write_space: pip resolves its requirements.txt in a new virtual environment (torch, Gradio and this "
+    "package's wheel, no repository to fetch), and its app.py builds the page from the wheel alone."
+    from pets_classifier.app import write_space
+    need_package_index()
+    space = write_space(trained[0], tmp_path/'space')
+    names = resolved_requirements(space, tmp_path)
     assert {'pets-classifier', 'torch', 'fastai', 'gradio', 'timm'} <= names, names
     site = tmp_path/'site'  # the wheel alone; its dependencies are this environment's, the ones pip just resolved
     wheel = next(space.glob('*.whl'))
@@ -194,16 +202,10 @@ def test_course_space_needs_fastai_alone(pets, sample, env, tmp_path):
     from pets_classifier.app import write_course_space
     from pets_classifier.inference import load_model
     from pets_classifier.runtime import predict
-    asked = subprocess.run([sys.executable, '-m', 'pip', 'index', 'versions', 'pip'], capture_output=True, timeout=120)
-    if asked.returncode: pytest.skip("needs the package index (PyPI or a mirror): pip resolves the Space's needs")
+    need_package_index()
     pets('train', '--data', sample, *TRAINED_ARGS, '--export-pkl', '--out', tmp_path/'run')
     space = write_course_space(tmp_path/'run', tmp_path/'space')
-    subprocess.run([sys.executable, '-m', 'venv', str(tmp_path/'venv')], check=True)
-    report = tmp_path/'report.json'
-    res = subprocess.run([str(tmp_path/'venv'/'bin'/'pip'), 'install', '--dry-run', '--quiet', '--report', str(report),
-                          '-r', 'requirements.txt'], cwd=space, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stderr[-3000:]
-    names = {i['metadata']['name'].lower() for i in json.loads(report.read_text())['install']}
+    names = resolved_requirements(space, tmp_path)
     assert {'fastai', 'timm', 'gradio', 'torch'} <= names and 'pets-classifier' not in names, names
     example = sorted((space/'examples').iterdir())[0]
     code = ("import sys, runpy; sys.modules['pets_classifier'] = None\n"  # import pets_classifier: ImportError

@@ -51,17 +51,21 @@ def test_loading_a_model_imports_no_training_code():
 
 def test_the_package_never_imports_its_fixtures():
     "samples.py is for the notebooks, tests, benches and lessons: no module of the package imports it."
-    users = [name for name, tree in modules().items() for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-             and (node.module or '').split('.')[-1] == 'samples' and name != 'samples.py']
+    users = [name for name, tree in modules().items() for node in package_imports(tree)
+             if (node.module or '').split('.')[-1] == 'samples' and name != 'samples.py']
     assert not users, users
+
+def package_imports(tree:ast.AST) -> list:
+    "The `from ... import` statements of `tree` that import from this package (relative, or `pets_classifier.`)."
+    return [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+            and (n.level or (n.module or '').startswith('pets_classifier'))]
 
 def private_imports(trees:dict) -> list:
     "(module, name) for each `_name` a module of the package imports from another module of the package."
     found = []
     for name, tree in trees.items():
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').startswith('pets_classifier')):
-                found += [(name, a.name) for a in node.names if a.name.startswith('_') and a.name != '__version__']
+        for node in package_imports(tree):
+            found += [(name, a.name) for a in node.names if a.name.startswith('_') and a.name != '__version__']
     return found
 
 def test_no_private_name_crosses_modules():
@@ -80,10 +84,9 @@ def notebook_order_breaks(root:Path=PACKAGE.parent) -> list:
             if m := re.match(r'#\| default_exp (\w+)', ''.join(c['source'])): notebook[m.group(1)] = p.stem
     found = []
     for mod, stem in notebook.items():
-        for node in ast.walk(modules()[f'{mod}.py']):
-            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').startswith('pets_classifier.')):
-                used = (node.module or '').split('.')[-1]
-                if notebook.get(used, '') > stem: found.append((stem, mod, notebook[used]))
+        for node in package_imports(modules()[f'{mod}.py']):
+            used = (node.module or '').split('.')[-1]
+            if notebook.get(used, '') > stem: found.append((stem, mod, notebook[used]))
     return found
 
 def test_notebooks_are_numbered_in_import_order():
