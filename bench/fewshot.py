@@ -9,14 +9,15 @@ Every fifth photo of each breed is held out (bench/accuracy.py's `holdout_split`
 the 80/20 train/validation split of the rest and every random draw. `default` is `pets train`'s recipe today made of
 the library's own calls (`pets_dataloaders`, `pets_learner`, `head_features`, `fit_head`, `fit_unfrozen`); it also
 gives the line `default-stage1` (its model before stage 2). The other recipes train a head on cached features of the
-frozen body (pets_classifier.fewshot): the features of each backbone at its size are computed once per seed, each
-augmented view timed apart, and every recipe is charged the measured seconds of the views it uses plus its own
+frozen body, with the library's one extractor and one head (`pets_classifier.features`: `pooled_features`,
+`fitted_head`, `head_logits`) at the precision `pets train` uses: the features of each backbone at its size are
+computed once per seed, each augmented view timed apart, and every recipe is charged the measured seconds of the views it uses plus its own
 training. Time is training time (stock: its 9 epochs; ours: features plus heads plus any stage 2), not start-up,
 calibration or prediction; TTA costs prediction time only, stated beside it.
 
-Then the "unknown" threshold: chosen today on the validation set (5% of its correctly classified photos below it),
-against one chosen the same way from out-of-fold logits of the training photos (`oof_logits`), each for the same
-final head: the share of correctly classified held-out pets flagged and of photos of other things (`make_non_pets`)
+Then the "unknown" threshold: chosen on the validation set (5% of its correctly classified photos below it), against
+one chosen the same way from out-of-fold logits of the training and validation photos (`pets_classifier.features.
+out_of_fold`, with the folds and epochs `pets train` gives it), each for the same final head: the share of correctly classified held-out pets flagged and of photos of other things (`make_non_pets`)
 caught, per seed. Run it with one torch thread (the default here) on a shared machine, and say so.
 """
 import argparse, os, sys, tempfile, time, warnings
@@ -76,6 +77,29 @@ class EMA:
             def after_fit(self): self.model.load_state_dict(self.ema.module.state_dict())
         return _EMA()
 
+def photos_dl(dls, files:list, augment:bool=False, bs:int=16):
+    "A loader over `files`, in order, labelled as `dls` labels, with its validation transforms or training augmentation."
+    dl = dls.test_dl(list(files), with_labels=True, bs=bs)
+    if not augment: return dl
+    for tl in dl.dataset.tls: tl.tfms.split_idx = 0  # fastai's transforms read it: 0 is the training set's
+    return dls.train.new(dl.dataset, shuffle=False, drop_last=False, bs=bs)
+
+def view_rows(learn, dl, views:int) -> tuple:
+    "`(features, targets, seconds)`: `views` passes of `pooled_features` over `dl` (views x photos x width), each timed."
+    import torch
+    from pets_classifier.features import pooled_features
+    out, secs, ys = [], [], None
+    for _ in range(views):
+        start = time.perf_counter()
+        rows, ys = pooled_features(learn, dl, len(dl.dataset), memory=64)
+        out.append(rows.tensor()); secs.append(time.perf_counter() - start)
+    return torch.stack(out), ys, secs
+
+def logits_of(head, xs):
+    "The logits of `head` for features of any leading shape (views x photos x width, or photos x width)."
+    from pets_classifier.features import head_logits
+    return head_logits(head, xs.reshape(-1, xs.shape[-1])).reshape(*xs.shape[:-1], -1)
+
 class Features:
     "One seed's cached features of one backbone at one size: each part computed on first use, each view's seconds kept."
     def __init__(self, seed:int, key:str, train:Path, holdout:list, others:list, views:dict):
@@ -92,23 +116,22 @@ class Features:
         "`(features, targets, seconds per view)` of 'train', 'valid_aug', 'hold_aug' (views), '*_c' (one centre view)."
         if name not in self.parts:
             from fastai.vision.all import set_seed
-            from pets_classifier.fewshot import photos_dl, view_features
             files = dict(train=self.dls.train_ds.items, valid=self.dls.valid_ds.items, hold=self.holdout)
             which, kind = name.split('_') if '_' in name else (name, 'aug')
             views = self.views.get(which, 8) if kind == 'aug' else 1  # the most any recipe takes
             set_seed(self.seed * 100 + len(self.parts), reproducible=True)  # each part its own draws
             if which == 'others': dl = self.dls.test_dl(self.others, bs=16)
             else: dl = photos_dl(self.dls, files[which], augment=kind == 'aug')
-            self.parts[name] = view_features(self.learn, dl, views)
+            self.parts[name] = view_rows(self.learn, dl, views)
         return self.parts[name]
 
 def held_accuracy(probs, targets) -> float: return float((probs.argmax(1) == targets).float().mean())
 
-def train_head(r:dict, xs, ys, n_out:int, valid=None):
+def train_head(r:dict, learn, xs, ys, n_out:int, seed:int=0):
     "The head of recipe `r` trained on `xs` (views x photos x width): returns a function from features to logits."
     import numpy as np, torch
-    from fastai.vision.all import MixUp, LabelSmoothingCrossEntropyFlat
-    from pets_classifier.fewshot import fit_feature_head, head_logits
+    from fastai.vision.all import MixUp, LabelSmoothingCrossEntropyFlat, create_head
+    from pets_classifier.features import fitted_head
     flat, yr = xs.reshape(-1, xs.shape[-1]).float(), ys.repeat(len(xs))
     if r['head'] == 'ncm':  # SimpleShot (Wang et al. 2019): centre, L2-normalise, nearest class mean
         mean = flat.mean(0)
@@ -125,9 +148,11 @@ def train_head(r:dict, xs, ys, n_out:int, valid=None):
             return torch.from_numpy(out).reshape(*x.shape[:-1], n_out)
         return logits
     cbs = [*([MixUp(r['mixup'])] if r['mixup'] else []), *([EMA(r['ema'])] if r['ema'] else [])]
-    head = fit_feature_head(xs, ys, n_out, r['epochs'], r['lr'], valid=valid, cbs=cbs,
-                            loss_func=LabelSmoothingCrossEntropyFlat(eps=r['ls']) if r['ls'] else None)
-    out = partial(head_logits, head); out.head = head
+    one = flat.shape[-1] == learn.model[1][2].num_features  # one backbone: the learner's head; more: fastai's, wider
+    head = fitted_head(learn, flat, yr, r['epochs'], r['lr'], seed=seed, cbs=cbs,
+                       head=None if one else create_head(flat.shape[-1] // 2, n_out)[2:],
+                       loss_func=LabelSmoothingCrossEntropyFlat(eps=r['ls']) if r['ls'] else None)
+    out = partial(logits_of, head); out.head = head
     return out
 
 def on_features(r:dict, feats:list, n_out:int) -> dict:
@@ -142,15 +167,14 @@ def on_features(r:dict, feats:list, n_out:int) -> dict:
         secs += sum(sum(f.part('valid_aug')[2][:v]) for f in feats)
     else: secs += sum(sum(f.part('valid_c')[2]) for f in feats)  # pets train computes them: validation, calibration
     start = time.perf_counter()
-    fit = partial(train_head, r, n_out=n_out)
-    logits = fit(xs, ys, valid=None if r['head'] != 'mlp' else (cat('valid_c')[0], feats[0].part('valid_c')[1]))
+    logits = train_head(r, feats[0].learn, xs, ys, n_out, feats[0].seed)
     secs += time.perf_counter() - start
     centre = cat('hold_c')[0]
     probs = logits(centre).softmax(-1)
     if r['tta']:
         aug = logits(cat('hold_aug')).softmax(-1).mean(0)
-        probs = torch.lerp(aug, probs, 0.25)  # fastai's learn.tta: beta 0.25 (as fewshot.tta_probs)
-    return dict(probs=probs, secs=secs, logits=logits, fit=fit, xs=xs, ys=ys, cat=cat)
+        probs = torch.lerp(aug, probs, 0.25)  # fastai's learn.tta: beta 0.25
+    return dict(probs=probs, secs=secs, logits=logits, cat=cat)
 
 def stage2(r:dict, feats, head, holdout:list) -> tuple:
     "The head trained on cached features put on a new model of the same backbone, then `r['stage2']` unfrozen epochs."
@@ -200,10 +224,11 @@ def unknown_rows(name:str, seed:int, how:str, logits_h, logits_o, targets_h, cal
                 pets_flagged=float(flag_h[right].mean()), others_caught=float(flag_o.mean()), secs=secs,
                 right=int(right.sum()), n_right_cal=int((cal_logits.argmax(1) == cal_targets).sum()))
 
-def unknown_checks(name:str, r:dict, seed:int, out:dict, feats:list, n_out:int, folds:int) -> list:
-    "The validation threshold (train-only recipes) and the out-of-fold one, for the head of recipe `r`."
+def unknown_checks(name:str, r:dict, seed:int, out:dict, feats:list, folds:int) -> list:
+    "The validation threshold (train-only recipes) and the out-of-fold one (as `pets train` chooses it), for recipe `r`."
     import torch
-    from pets_classifier.fewshot import oof_logits
+    from pets_classifier.features import feature_loaders, out_of_fold
+    from pets_classifier.finish import OOF_EPOCHS
     cat, f0 = out['cat'], feats[0]
     logits_h, logits_o = out['logits'](cat('hold_c')[0]), out['logits'](cat('others_c')[0])
     targets_h = f0.part('hold_c')[1]
@@ -212,13 +237,14 @@ def unknown_checks(name:str, r:dict, seed:int, out:dict, feats:list, n_out:int, 
         rows.append(unknown_rows(name, seed, 'validation', logits_h, logits_o, targets_h,
                                  out['logits'](cat('valid_c')[0]), f0.part('valid_c')[1],
                                  sum(sum(f.part('valid_c')[2]) for f in feats)))
-    centre = torch.cat([cat('train_c')[0], cat('valid_c')[0]]) if r['all'] else cat('train_c')[0]
-    targets = torch.cat([f0.part('train_c')[1], f0.part('valid_c')[1]]) if r['all'] else f0.part('train_c')[1]
+    (xs, ys, _), (vx, vy, _) = f0.part('train'), f0.part('valid_c')  # as head_features lays them out
+    xs = xs[:r['views']]
+    features = feature_loaders(xs.reshape(-1, xs.shape[-1]), ys.repeat(len(xs)), vx[0], vy)
     start = time.perf_counter()
-    oof = oof_logits(out['xs'], out['ys'], centre, lambda xs, ys: out['fit'](xs, ys), folds=folds, seed=seed)
-    secs = time.perf_counter() - start + sum(sum(f.part('train_c')[2]) for f in feats)
-    rows.append(unknown_rows(name, seed, f'out-of-fold, {folds} folds', logits_h, logits_o, targets_h, oof, targets,
-                             secs))
+    oof = out_of_fold(f0.learn, features, k=folds, epochs=min(r['epochs'], OOF_EPOCHS), lr=r['lr'], seed=seed)
+    secs = time.perf_counter() - start
+    rows.append(unknown_rows(name, seed, f'out-of-fold, {folds} folds', logits_h, logits_o, targets_h,
+                             torch.from_numpy(oof.logits), torch.from_numpy(oof.labels), secs))
     return rows
 
 def main():
@@ -232,7 +258,7 @@ def main():
                     "middle one; none: skip it)")
     ap.add_argument('--unknown', nargs='*', default=['l0', 'l2', 'l2-all'],
                     help="recipes whose unknown thresholds to compare (those also in --recipes)")
-    ap.add_argument('--folds', type=int, default=5, help="folds of the out-of-fold logits")
+    ap.add_argument('--folds', type=int, default=3, help="folds of the out-of-fold logits (pets train's: 3)")
     ap.add_argument('--threads', type=int, default=1, help="torch threads (1 on a shared machine)")
     ap.add_argument('--list', action='store_true', help="print the recipes and exit")
     a = ap.parse_args()
@@ -242,6 +268,9 @@ def main():
     if a.recipes == ['all']: a.recipes = list(RECIPES)
     unknown_ids = [k for k in RECIPES if k in a.unknown and k in a.recipes]
     if bad := [k for k in a.recipes + a.unknown if k not in RECIPES]: sys.exit(f"unknown recipes: {bad}; see --list")
+    if bad := [k for k in unknown_ids if len({**HEAD, **RECIPES[k]}['keys']) > 1 or RECIPES[k].get('head', 'mlp') != 'mlp'
+               or RECIPES[k].get('lib')]:
+        sys.exit(f"--unknown {' '.join(bad)}: the unknown check takes recipes of one backbone and an mlp head")
     os.environ.setdefault('PETS_CACHE', str(Path(tempfile.gettempdir())/'pets-bench-cache'))
     import numpy as np, torch
     torch.set_num_threads(a.threads)
@@ -285,7 +314,7 @@ def main():
             results[k].append((seed, held_accuracy(probs, targets), secs))
             print(f"  seed {seed} {k}: {results[k][-1][1]:.3f} in {secs:.0f} s", flush=True)
             if k in unknown_ids:
-                unknown += unknown_checks(k, r, seed, out, feats, n_out, a.folds)
+                unknown += unknown_checks(k, r, seed, out, feats, a.folds)
                 for u in unknown[-2:] if not r['all'] else unknown[-1:]:
                     print(f"    unknown, {u['how']}: T {u['T']:.2f}, threshold {u['threshold']:.2f} from "
                           f"{u['n_right_cal']}/{u['n_cal']} photos; flags {u['pets_flagged']:.1%} of {u['right']} "

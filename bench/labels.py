@@ -46,8 +46,7 @@ def find(folder:Path, arch:str, views:int, k:int, work:Path) -> tuple:
     from fastai.vision.all import set_seed
     from pets_classifier.data import pets_dataloaders
     from pets_classifier.learner import pets_learner
-    from pets_classifier.features import head_features
-    from pets_classifier.labels import out_of_fold
+    from pets_classifier.features import head_features, out_of_fold
     set_seed(2, reproducible=True)
     dls = pets_dataloaders(folder, size=224, bs=64, seed=2, verbose=False)
     learn = pets_learner(dls, arch, path=work)

@@ -12,6 +12,7 @@ import pandas as pd, torch
 from .core import PetsError, TrainSettings
 from .record import METRICS, CHECKPOINT, write_config, writing, free_bytes
 from .data import LabelledImages
+from .features import out_of_fold
 from .calibrate import valid_logits, calibrate, plot_reliability
 from .interpret import classification_metrics, calibrated_interp
 from .inference import save_model, export_learner
@@ -34,7 +35,6 @@ OOF_FOLDS, OOF_EPOCHS = 3, 5  # the thresholds' heads: a sixth of the work of 5 
 def stage1_out_of_fold(learn, features, s:TrainSettings):
     "Out-of-fold logits of the run's photos to choose the unknown thresholds on, when the model is stage 1's head."
     if features is None or s.epochs or not s.freeze_epochs: return None  # after stage 2 the heads are not the model
-    from pets_classifier.labels import out_of_fold
     epochs = min(s.freeze_epochs, OOF_EPOCHS)
     try: return out_of_fold(learn, features, k=OOF_FOLDS, epochs=epochs, lr=s.lr, seed=s.seed)
     except PetsError as e: print(f"pets: unknown thresholds on the validation set ({e})", file=sys.stderr)

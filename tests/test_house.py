@@ -92,3 +92,48 @@ def notebook_order_breaks(root:Path=PACKAGE.parent) -> list:
 def test_notebooks_are_numbered_in_import_order():
     "Each module's notebook comes after the notebooks of the modules it imports, so the docs read bottom up."
     assert not notebook_order_breaks(), notebook_order_breaks()
+
+def functions(trees:dict) -> dict:
+    "'module.function' (methods and nested functions too) -> the function's AST, for every function of the package."
+    return {f"{mod[:-3]}.{fn.name}": fn for mod, tree in trees.items() for fn in ast.walk(tree)
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+def callers(trees:dict, *names:str) -> set:
+    "The functions of `trees` that call any of `names` (a plain name or an attribute's last part)."
+    called = lambda c: c.func.id if isinstance(c.func, ast.Name) else getattr(c.func, 'attr', None)
+    return {q for q, fn in functions(trees).items()
+            if any(isinstance(c, ast.Call) and called(c) in names for c in ast.walk(fn))}
+
+def head_slicers(trees:dict) -> set:
+    "The functions that slice fastai's head (`...[1][:x]`, `[1][x:]`): where the pooling and the layers after it part."
+    sliced = lambda s: (isinstance(s, ast.Subscript) and isinstance(s.slice, ast.Slice)
+                        and isinstance(s.value, ast.Subscript) and ast.unparse(s.value.slice) == '1')
+    return {q for q, fn in functions(trees).items() if any(sliced(s) for s in ast.walk(fn))}
+
+def test_one_home_for_cached_features():
+    "Features are taken, heads on them made and fitted, and photos dealt into folds, each in one function of features."
+    trees = modules()
+    assert head_slicers(trees) == {'features.pooled_features', 'features.fresh_head', 'train.head_only'}
+    assert callers(trees, 'feature_engine', 'FeatureRows') == {'features.pooled_features'}  # the one extractor
+    assert callers(trees, 'pooled_features') == {'features.head_features'}
+    assert callers(trees, 'Learner') == {'features.fitted_head'}  # the one head fitted apart from the learner
+    assert callers(trees, 'create_head', 'apply_init') == {'features.fresh_head'}  # the one new head
+    assert callers(trees, 'fitted_head') == {'features.out_of_fold'}
+    assert callers(trees, 'StratifiedKFold', 'KFold', 'randperm') == {'features._folds'}  # the one way into folds
+    assert callers(trees, 'out_of_fold') == {'finish.stage1_out_of_fold', 'labels.label_issues'}
+    planted = {'x.py': ast.parse("def view(learn, xb): return learn.model[1][:2](learn.model[0](xb))\n"
+                                 "def oof(ys, k): return torch.randperm(len(ys)) % k\n")}
+    assert head_slicers(planted) == {'x.view'} and callers(planted, 'randperm') == {'x.oof'}
+
+def test_every_module_serves_the_library():
+    "A module no other module imports is a command, the lesson's, or the fixtures: none is there for the benches alone."
+    import json, tomllib
+    trees, root = modules(), PACKAGE.parent
+    imported = {(n.module or '').split('.')[-1] for tree in trees.values() for n in package_imports(tree)}
+    unused = {name[:-3] for name in trees if name[:-3] not in imported and name != '__init__.py'}
+    assert unused == {'cli', 'lesson', 'samples'}, unused
+    scripts = tomllib.loads((root/'pyproject.toml').read_text())['project']['scripts']
+    assert 'pets_classifier.cli:main' in scripts.values()  # `pets`
+    lesson = ''.join(''.join(c['source']) for c in json.loads((root/'nbs/lessons/01_pets.ipynb').read_text())['cells'])
+    assert 'from pets_classifier.lesson import' in lesson  # the lesson's set-up
+    assert 'from pets_classifier.samples import' in lesson  # the lesson's offline sample, as the notebooks' and tests'
