@@ -115,7 +115,8 @@ def _dl_batch(dl, idxs:list) -> tuple:
 def plot_top_losses_cam(interp, # fastai's `ClassificationInterpretation` (`calibrated_interp`, `model_interpretation`)
                         k:int=6, size:float=2.6):
     "The top-`k` losses, a row each: the photo, its CAM for the actual class, its CAM for the predicted class."
-    table, model = top_losses_table(interp, k), interp.learn.model.eval()
+    model = (interp.learn.model if interp.learn is not None else interp.model).eval()  # fastai's, or from logits
+    table = top_losses_table(interp, k)
     x, shown = _dl_batch(interp.dl, table.index.tolist())
     with _autocast(model):
         actual = class_activation_map(model, x, torch.tensor([interp.vocab.o2i[a] for a in table.actual]))[0]

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import ClassificationInterpretation, show_image, noop, L
 from functools import partial
 import torch.nn.functional as F
-from sklearn.metrics import precision_recall_fscore_support, confusion_matrix
+from sklearn.metrics import precision_recall_fscore_support, confusion_matrix, classification_report
 
 # %% ../nbs/03_interpret.ipynb #562c1631
 def top_losses_table(interp:ClassificationInterpretation, k:int=9 # how many rows
@@ -44,13 +44,15 @@ def plot_top_losses(interp:ClassificationInterpretation, k:int=9, ncols:int=3, s
 def _softmax_at(logits, temperature:float): return F.softmax(logits.float() / temperature, dim=-1)
 
 class LogitsInterpretation(ClassificationInterpretation):
-    "fastai's `ClassificationInterpretation` of logits computed once: no method runs the model again."
-    def __init__(self, learn, dl, # the learner, and the labelled photos the logits are of, in order
+    "fastai's `ClassificationInterpretation` of logits computed once: no method runs the model or needs a `Learner`."
+    def __init__(self, dls, dl, # DataLoaders whose `test_dl` decodes photos, and the labelled photos the logits are of
                  logits:torch.Tensor, targets:torch.Tensor, # a row of logits and a class index per photo of `dl`
-                 temperature:float=1.): # the logits are divided by it, as `calibrate` fitted it
+                 temperature:float=1., # the logits are divided by it, as `calibrate` fitted it
+                 model:torch.nn.Module=None): # the model that gave the logits: class activation maps read it
         self.logits, self.targets = logits.detach().float().cpu(), targets.detach().long().cpu()
+        self.dls, self.model = dls, model
         losses = F.cross_entropy(self.logits / temperature, self.targets, reduction='none')
-        super().__init__(learn, dl, losses, act=partial(_softmax_at, temperature=temperature))
+        super().__init__(None, dl, losses, act=partial(_softmax_at, temperature=temperature))
 
     def confusion_matrix(self) -> np.ndarray:
         "Rows the actual class, columns the predicted one, counted from the logits (fastai's runs the model again)."
@@ -61,9 +63,14 @@ class LogitsInterpretation(ClassificationInterpretation):
         "Inputs, probabilities, targets, predictions and losses at `idxs`: photos decoded, the rest from the logits."
         idxs = torch.as_tensor(idxs, dtype=torch.long).reshape(-1)
         probs = self.act(self.logits[idxs])
-        photos = self.learn.dls.test_dl(L(self.dl.items)[idxs.tolist()], with_labels=True)
+        photos = self.dls.test_dl(L(self.dl.items)[idxs.tolist()], with_labels=True)
         inps = torch.cat([b[0] for b in photos]) if len(idxs) else None
         return inps, probs, self.targets[idxs], probs.argmax(1), self.losses[idxs]
+
+    def print_classification_report(self):
+        "scikit-learn's classification report, from the logits (fastai's runs the model again)."
+        print(classification_report(self.targets.numpy(), self.logits.argmax(1).numpy(), zero_division=0,
+                                    labels=list(range(len(self.vocab))), target_names=[str(v) for v in self.vocab]))
 
 def calibrated_interp(learn, # a trained `Learner`
                       temperature:float=1., # the logits are divided by it, as `calibrate` fitted it
@@ -73,7 +80,7 @@ def calibrated_interp(learn, # a trained `Learner`
     "fastai's `ClassificationInterpretation` at `temperature`, from `logits`, else one pass of the model over `dl`."
     dl = dl if dl is not None else learn.dls.valid.new(shuffle=False, drop_last=False)
     if logits is None: logits, targets = learn.get_preds(dl=dl, act=noop)
-    return LogitsInterpretation(learn, dl, logits, targets, temperature)
+    return LogitsInterpretation(learn.dls, dl, logits, targets, temperature, learn.model)
 
 # %% ../nbs/03_interpret.ipynb #30ad7938
 def most_confused_classes(cm:np.ndarray, # confusion matrix, rows actual, columns predicted

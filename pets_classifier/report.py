@@ -10,17 +10,16 @@ __all__ = ['REPORT_CSS', 'save_figure', 'plot_batch', 'plot_lr_find_choice', 'pl
 import base64, html, math
 from pathlib import Path
 
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
-from fastai.vision.all import (ClassificationInterpretation, DataBlock, ImageBlock, CategoryBlock, IndexSplitter,
-    Normalize, Learner, CrossEntropyLossFlat)
+from fastai.vision.all import (Learner, ClassificationInterpretation, DataBlock, ImageBlock, CategoryBlock,
+    IndexSplitter, Normalize)
 
 from .core import PetsError, PETS_PATTERN, BS, ONE_OR_MORE, odd_file
 from .record import FIGURES, TABLES, CONFIG, METRICS, read_config, writing
 from .data import valid_item_tfm
 from .interpret import (top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy,
-                                       calibrated_interp)
-from .learner import use_precision
+                                       LogitsInterpretation)
 from .inference import Classifier, known_images
 from .cam import plot_top_losses_cam
 
@@ -127,8 +126,8 @@ def write_interpretation(interp:ClassificationInterpretation, dest:Path,
 # %% ../nbs/05_report.ipynb #2dabbbe4
 def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled images
                          pattern:str=PETS_PATTERN, label_from:str='name', # how labels are read, as in `label_images`
-                         bs:int=32) -> ClassificationInterpretation:
-    "fastai's `ClassificationInterpretation` of a loaded model on the labelled images under `path`."
+                         bs:int=32) -> LogitsInterpretation:
+    "fastai's `ClassificationInterpretation` of a loaded model on the labelled images under `path`, from one pass."
     bs = BS.check('bs', bs)
     imgs, known = known_images(clf, path, pattern, label_from)
     files = [f for f, _ in known]
@@ -136,9 +135,12 @@ def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled ima
                       splitter=IndexSplitter([]), item_tfms=valid_item_tfm(clf.size, clf.resize, clf.val_xtra),
                       batch_tfms=Normalize.from_stats(clf.mean, clf.std))
     dls = block.dataloaders(files, bs=bs, num_workers=0, device=next(clf.model.parameters()).device)
-    learn = use_precision(Learner(dls, clf.model, loss_func=CrossEntropyLossFlat()), clf.precision)  # as clf.probs runs
+    dl, model = dls.test_dl(files, with_labels=True), clf.model.eval()
+    with torch.inference_mode(), clf.autocast():  # as `clf.probs` runs
+        batches = [(model(xb.as_subclass(torch.Tensor)).float().cpu(), yb.cpu()) for xb, yb in dl]
+    logits, targets = (torch.cat(t) for t in zip(*batches))
     temperature = (clf.calibration or {}).get('temperature', 1.)  # the probabilities `predict` gives
-    return calibrated_interp(learn, temperature, dl=dls.test_dl(files, with_labels=True))
+    return LogitsInterpretation(dls, dl, logits, targets, temperature, model)
 
 # %% ../nbs/05_report.ipynb #98332320
 REPORT_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}img{max-width:100%}"

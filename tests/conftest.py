@@ -3,7 +3,7 @@ import os, subprocess, sys
 from pathlib import Path
 from types import SimpleNamespace
 import pytest
-from pets_classifier.testing import scratch_dir
+from pets_classifier.samples import scratch_dir
 
 # Gradio copies every upload and example into its temporary folder, read once as it is imported: one of the run's
 # own, removed when pytest ends, rather than /tmp/gradio, which kept them after every run.

@@ -3,7 +3,7 @@
 import json, shutil, subprocess, sys
 import numpy as np
 import pytest
-from pets_classifier.testing import assert_same_answers
+from pets_classifier.samples import assert_same_answers
 
 BLOCKED = ('torch', 'torchvision', 'fastai', 'timm')
 NO_TORCH = f"""
