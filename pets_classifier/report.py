@@ -113,13 +113,13 @@ def write_interpretation(interp:ClassificationInterpretation, dest:Path,
     k, top = ONE_OR_MORE.check('k', k), ONE_OR_MORE.check('top', top)
     dest, k = Path(dest), min(k, len(interp.losses))
     dest.mkdir(parents=True, exist_ok=True)
-    save_figure(plot_top_losses(interp, k=k), dest/'top_losses.png')
-    save_figure(plot_top_losses_cam(interp, k=min(k, 6)), dest/'top_losses_cam.png')  # `pets_classifier.cam`
-    save_figure(plot_confusion(interp, top=top), dest/'confusion.png')
-    _table(top_losses_table(interp, k), dest/'top_losses.csv', index=False)
     pairs = interp.most_confused(min_val=1)
-    _table(pd.DataFrame(pairs, columns=['actual', 'predicted', 'count']), dest/'most_confused.csv', index=False)
-    _table(per_class_accuracy(interp), dest/'per_class.csv', index=False)
+    tables = dict(top_losses=top_losses_table(interp, k), per_class=per_class_accuracy(interp),
+                  most_confused=pd.DataFrame(pairs, columns=['actual', 'predicted', 'count']))
+    figures = dict(top_losses=plot_top_losses(interp, k=k), confusion=plot_confusion(interp, top=top),
+                   top_losses_cam=plot_top_losses_cam(interp, k=min(k, 6)))  # `pets_classifier.cam`
+    for name, fig in figures.items(): save_figure(fig, dest/f'{name}.png')  # all computed first, then all written
+    for name, table in tables.items(): _table(table, dest/f'{name}.csv', index=False)
     _table(pd.DataFrame(interp.confusion_matrix(), index=interp.vocab, columns=interp.vocab), dest/'confusion.csv')
     return pairs
 
