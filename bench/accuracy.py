@@ -54,7 +54,7 @@ def ours(train:Path, holdout:Path, arch:str, run:Path, precision:str='auto') -> 
     "`pets train` with its defaults, end to end: (seconds, held-out accuracy of the saved model in fp32)."
     from pets_classifier.cli import main
     from pets_classifier.inference import load_model, evaluate
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
     t = time.perf_counter()
     assert main(['train', '--data', str(train), '--arch', arch, '--out', str(run), '--precision', precision, '--quiet']) == 0
     secs = time.perf_counter() - t

@@ -78,7 +78,7 @@ def main():
     from fastai.vision.all import get_image_files
     from gradio_client import Client, handle_file
     from pets_classifier.inference import load_model
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
 
     photos = sorted(get_image_files(a.data))
     files = [photos[i % len(photos)] for i in range(a.n)]

@@ -73,7 +73,7 @@ def maps_of(clf, images:list, method:str, classes=None) -> list:
 
 def pointing(clf, files:list, truth:dict, bs:int=16) -> dict:
     "Pointing share of CAM, Grad-CAM and the centre on the photos with ground truth."
-    from pets_classifier.runtime import open_image
+    from pets_classifier.predict import open_image
     from pets_classifier.cam import photo_cams
     hits = dict(cam=0, gradcam=0, centre=0)
     annotated = [f for f in files if f in truth]
@@ -88,7 +88,7 @@ def pointing(clf, files:list, truth:dict, bs:int=16) -> dict:
 def randomisation(clf, files:list, bs:int=16) -> dict:
     "Rank correlation of each photo's map before and after the head is re-drawn, and how often the peak moves."
     import numpy as np
-    from pets_classifier.runtime import open_image
+    from pets_classifier.predict import open_image
     rnd = copy.copy(clf); rnd.model = randomised_head(clf.model)
     res = {}
     for method in ('cam', 'gradcam'):
@@ -108,7 +108,7 @@ def randomisation(clf, files:list, bs:int=16) -> dict:
 
 def cost(clf, files:list, out:Path) -> dict:
     "Median seconds a photo, one at a time: `predict`, and `predict` then `write_cams`, interleaved."
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
     from pets_classifier.cam import write_cams
     fns = dict(plain=lambda f: predict(clf, [f], bs=1), cam=lambda f: write_cams(clf, predict(clf, [f], bs=1), out))
     times = {k: [] for k in fns}
@@ -136,7 +136,7 @@ def onnx_agreement(model:str, files:list, out:Path, bs:int=16) -> dict:
     import numpy as np
     from pets_classifier.export import export_run
     from pets_classifier.inference import load_model
-    from pets_classifier.runtime import load_onnx, open_image, photo_map
+    from pets_classifier.predict import load_onnx, open_image, photo_map
     res = export_run(model, out/'model.onnx', int8='static')
     clf, res = load_model(model, precision='fp32'), dict(onnx=res['onnx'], int8=res['int8']['onnx'])
     gaps, peaks = {k: [] for k in res}, {k: [] for k in res}
@@ -155,7 +155,7 @@ def onnx_agreement(model:str, files:list, out:Path, bs:int=16) -> dict:
 def onnx_output_cost(onnx_file:str, files:list, out:Path, threads:int) -> dict:
     "Median seconds a photo of `logits` (what plain `pets predict` asks), the file as exported against it without `cam`."
     import onnx
-    from pets_classifier.runtime import load_onnx, open_image
+    from pets_classifier.predict import load_onnx, open_image
     old = onnx.load(onnx_file)
     del old.graph.output[2]  # as `pets export` wrote it before issue 36
     onnx.save(old, out/'nocam.onnx')
@@ -189,7 +189,7 @@ def main():
     import torch
     torch.set_num_threads(a.threads)
     from pets_classifier.inference import load_model
-    from pets_classifier.runtime import image_files
+    from pets_classifier.predict import image_files
     clf = load_model(a.model, precision=a.precision)
     files = image_files([a.data])
     print(f"{len(files)} photos from {a.data}; {clf.arch} at {clf.size} px in {clf.precision}, torch threads "

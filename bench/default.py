@@ -19,7 +19,7 @@ def held_out(run:Path, holdout:Path, others:list) -> dict:
     "Accuracy with and without TTA, seconds per photo of each, and the unknown rule's flags, for the model in `run`."
     import numpy as np
     from pets_classifier.inference import load_model, evaluate
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
     clf, n = load_model(run), len(list(holdout.iterdir()))
     res = {}
     for tta in (False, True):
@@ -51,7 +51,7 @@ def main():
     from accuracy import holdout_split, stock_lesson
     from pets_classifier.cli import main as pets
     from pets_classifier.samples import make_non_pets
-    from pets_classifier.record import read_config
+    from pets_classifier.run_folder import read_config
     tmp = Path(tempfile.mkdtemp())
     train, holdout = holdout_split(Path(a.data), tmp)
     others = make_non_pets(tmp/'others')

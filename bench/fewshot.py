@@ -214,7 +214,7 @@ def library_default(seed:int, train:Path, holdout:list) -> tuple:
 def unknown_rows(name:str, seed:int, how:str, logits_h, logits_o, targets_h, cal_logits, cal_targets, secs:float):
     "A line of the unknown comparison: the threshold `calibrate` picks on `cal_logits`, on held-out pets and others."
     from pets_classifier.calibrate import calibrate
-    from pets_classifier.runtime import known_scores
+    from pets_classifier.predict import known_scores
     cal = calibrate(cal_logits.float(), cal_targets)
     t, thr = cal['temperature'], cal['thresholds']['energy']
     right = (logits_h.argmax(1) == targets_h).numpy()

@@ -74,7 +74,7 @@ def train_eval(data:Path, holdout:Path, arch:str, run:Path) -> tuple:
 
 def report_find(what:str, oof, feat_secs:float, swapped:set, out:Path, known:bool=True) -> object:
     "Print each rule's figures for one folder; write the default rule's table and figure to `out`; return that table."
-    from pets_classifier.labels import find_issues, write_label_issues
+    from pets_classifier.label_issues import find_issues, write_label_issues
     acc = (oof.probs.argmax(1) == oof.labels).mean()
     print(f"  {what}: {len(oof.files)} photos, features {feat_secs:.0f} s, out-of-fold heads {oof.seconds:.0f} s "
           f"(out-of-fold prediction = given label on {acc:.1%})")
@@ -151,7 +151,7 @@ def main():
     secs, acc = train_eval(train, holdout, a.arch, tmp/'run-clean')
     print(f"pets train, clean photos: {secs:.0f} s, held-out accuracy {acc:.3f}")
     for r in results:
-        from pets_classifier.labels import set_aside
+        from pets_classifier.label_issues import set_aside
         s, noisy = r['seed'], r['noisy']
         secs, acc_noisy = train_eval(noisy, holdout, a.arch, tmp/f'run-noisy-{s}')
         cleaned = tmp/f'cleaned-{s}'

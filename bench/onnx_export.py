@@ -36,7 +36,7 @@ def trained_model(data:Path, work:Path) -> tuple:
 
 def accuracy(clf, files:list, labels:list) -> tuple:
     "Held-out accuracy of `clf`, and its top classes."
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
     top = [r['top'][0][0] for r in predict(clf, files, top_k=1)]
     return sum(t == l for t, l in zip(top, labels)) / len(files), top
 
@@ -55,7 +55,7 @@ def main():
     from pets_classifier.data import pets_dataloaders, label_images
     from pets_classifier.learner import pets_learner
     from pets_classifier.inference import load_model
-    from pets_classifier.runtime import load_onnx, predict, open_image, image_files
+    from pets_classifier.predict import load_onnx, predict, open_image, image_files
     from pets_classifier.export import quantize_onnx
 
     t = time.perf_counter()

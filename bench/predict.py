@@ -1,4 +1,4 @@
-"""Prediction latency and throughput: `pets predict` (our `runtime.predict`) against stock fastai `learn.predict`,
+"""Prediction latency and throughput: `pets predict` (our `predict.predict`) against stock fastai `learn.predict`,
 measured in the same run, on the same photos and the same weights.
 
     python bench/predict.py --data ../shared/data/pets-real-dev/images
@@ -34,7 +34,7 @@ def main():
     from pets_classifier.data import pets_dataloaders
     from pets_classifier.learner import pets_learner
     from pets_classifier.inference import save_model, load_model
-    from pets_classifier.runtime import predict, open_image
+    from pets_classifier.predict import predict, open_image
 
     files = sorted(get_image_files(a.data))
     for f in files: f.read_bytes()  # page cache warm for every contender

@@ -84,7 +84,7 @@ def ours(folder:Path, size:int, views:int, head_epochs:int, tmp:Path) -> dict:
     from pets_classifier.features import head_features, drop_features
     from pets_classifier.train import fit_head, fit_unfrozen
     from pets_classifier.inference import save_model, load_model
-    from pets_classifier.runtime import predict, image_files
+    from pets_classifier.predict import predict, image_files
     set_seed(2, reproducible=True)
     st = {}
     checked = measure(st, 'check', lambda: check_images(folder))

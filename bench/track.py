@@ -34,7 +34,7 @@ def run(argv:list, env:dict) -> tuple:
 REPLAY = """
 import csv, resource, shutil, sys, time
 from pathlib import Path
-from pets_classifier.record import read_config
+from pets_classifier.run_folder import read_config
 from pets_classifier.track import Tracking
 cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
 run, copy = Path(sys.argv[1]), Path(sys.argv[2])

@@ -31,7 +31,7 @@ def main():
     import numpy as np
     from scipy.special import softmax
     from pets_classifier.inference import load_model
-    from pets_classifier.runtime import open_image, known_scores, predict
+    from pets_classifier.predict import open_image, known_scores, predict
     from pets_classifier.samples import make_non_pets
     from pets_classifier.interpret import ece, classification_metrics
     from pets_classifier.data import label_images

@@ -22,10 +22,10 @@ import pets_classifier
 from PIL import Image
 
 from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXELS
-from .record import WEIGHTS, SIDECAR, CONFIG, read_config, read_model_meta, read_split, write_json
+from .run_folder import WEIGHTS, SIDECAR, CONFIG, read_config, read_model_meta, read_split, write_json
 from .check import inspect_image
 from .inference import load_model, Classifier, pickled_modules
-from .runtime import OnnxClassifier, load_onnx, is_onnx, open_image, onnx_cams, predict, cam_overlay
+from .predict import OnnxClassifier, load_onnx, is_onnx, open_image, onnx_cams, predict, cam_overlay
 from .cam import photo_cams
 
 # %% ../nbs/05b_app.ipynb #96a164c7

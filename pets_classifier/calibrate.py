@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import Learner, noop
 
 from .core import PetsError, SHARE
-from .record import UNKNOWN_RULES
-from .runtime import known_scores
-from .record import TEMPERATURE
+from .run_folder import UNKNOWN_RULES
+from .predict import known_scores
+from .run_folder import TEMPERATURE
 from .interpret import reliability_bins, ece
 from .learner import run_state
 from .train import head_only

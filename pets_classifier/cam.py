@@ -17,7 +17,7 @@ from fastai.callback.hook import hook_output
 from fastai.torch_core import to_device
 
 from .core import PetsError
-from .runtime import photo_map, save_cams
+from .predict import photo_map, save_cams
 from .models import precision_autocast
 from .interpret import top_losses_table
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .core import (PetsError, Terminated, PETS_PATTERN, PRECISIONS, TrainSettings, Range, Regex,
     Choice, Choices, PATH, FOLDER, HOST, NAME, SIZE, BS, TOP_K, COUNT, ONE_OR_MORE, PORT, CONCURRENCY, QUEUE_BATCH)
-from .record import writable, not_inside, CONFIG
+from .run_folder import writable, not_inside, CONFIG
 
 # %% ../nbs/06_cli.ipynb #c21f205b
 def _interactive() -> bool: return sys.stdout.isatty()
@@ -124,7 +124,7 @@ def _check_options(sub):
     g.add_argument('--out', type=FOLDER, default='pets-labels', help="folder for label_issues.csv and "
                    "label_issues.png, without --run (default: pets-labels)")
     g.add_argument('--set-aside', type=FOLDER, metavar='DEST', help="move the photos listed out of the data folder "
-                   "into DEST, kept as they were (pets_classifier.labels.put_back moves them back)")
+                   "into DEST, kept as they were (pets_classifier.label_issues.put_back moves them back)")
     return c
 
 def _tta(p):
@@ -284,14 +284,14 @@ def train_cmd(args):
 # %% ../nbs/06_cli.ipynb #047fc108
 def _no_precision_for_onnx(args, model:str):
     "Refuse --precision for an ONNX model: it runs as it was exported."
-    from pets_classifier.runtime import is_onnx
+    from pets_classifier.predict import is_onnx
     if is_onnx(model) and args.precision != 'auto':
         raise PetsError(f"--precision {args.precision} is for PyTorch models: {model} runs as it was exported "
                         "(fp32, or int8 for model.int8.onnx).")
 
 def _classifier(args, model:str):
     "The model `model` names: a .onnx file on onnxruntime (torch is not imported), else a PyTorch model."
-    from pets_classifier.runtime import is_onnx, load_onnx
+    from pets_classifier.predict import is_onnx, load_onnx
     _no_precision_for_onnx(args, model)
     if is_onnx(model): return load_onnx(model)
     try: from pets_classifier.inference import load_model
@@ -314,7 +314,7 @@ def evaluate_cmd(args):
 # %% ../nbs/06_cli.ipynb #8c491fb4
 def _image_files(paths:list) -> list:
     "The files in `paths`, each folder replaced by the image files in it, sorted."
-    from pets_classifier.runtime import image_files  # as fastai's get_image_files, without importing fastai
+    from pets_classifier.predict import image_files  # as fastai's get_image_files, without importing fastai
     files, odd = image_files(paths, passed_over := []), passed_over
     if odd:  # a named pipe, a socket, a broken link: never opened
         named = ', '.join(f"{f} ({why})" for f, why in odd[:3]) + (f" and {len(odd) - 3} more" if len(odd) > 3 else '')
@@ -341,7 +341,7 @@ def _cam_carried(clf, model:str):
 def _write_cams(clf, rows:list, dest:str, bs:int) -> list:
     "`--cam`: from the ONNX graph's `cam` output (torch is not imported), or with fastai's hooks for a PyTorch model."
     if hasattr(clf, 'session'):
-        from pets_classifier.runtime import save_cams
+        from pets_classifier.predict import save_cams
         return save_cams(clf, rows, dest, bs=bs)
     from pets_classifier.cam import write_cams
     return write_cams(clf, rows, dest, bs=bs)
@@ -349,7 +349,7 @@ def _write_cams(clf, rows:list, dest:str, bs:int) -> list:
 @_runs('predict')
 def predict_cmd(args):
     "Top-k classes for image files or folders; a .onnx model runs on onnxruntime, without importing torch or fastai."
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
     if args.cam: writable(args.cam, '--cam')  # before any work: nothing computed is lost
     files, clf = _image_files(args.images), _classifier(args, args.model)
     if args.cam: _cam_carried(clf, args.model)
@@ -381,7 +381,7 @@ def interpret_cmd(args):
 def report_cmd(args):
     "Rebuild report.html (and the loss curves) of a run folder."
     from pets_classifier.report import save_figure, plot_metrics, write_report
-    from pets_classifier.record import METRICS
+    from pets_classifier.run_folder import METRICS
     run = Path(args.run)
     if (run/METRICS).is_file(): save_figure(plot_metrics(run/METRICS), run/'losses.png')
     print(write_report(run))
@@ -417,7 +417,7 @@ def check_cmd(args):
     print(checked.summary(n_named=args.show))
     if not args.quiet: print(checked.bars())
     if args.csv:
-        from pets_classifier.record import writing
+        from pets_classifier.run_folder import writing
         dest = Path(args.csv).expanduser()
         dest.parent.mkdir(parents=True, exist_ok=True)
         with writing(dest, 'the findings'): print(f"every finding in {checked.to_csv(dest)}")
@@ -428,7 +428,7 @@ def check_cmd(args):
     _print_label_issues(table, args.show)
     print(f"the list and their photos in {Path(out)/'label_issues.csv'} and label_issues.png")
     if args.set_aside and len(table):
-        from pets_classifier.labels import set_aside
+        from pets_classifier.label_issues import set_aside
         moved = set_aside(table, args.set_aside, data)
         print(f"moved {len(moved)} photos to {args.set_aside} (logged in set_aside.csv)")
 

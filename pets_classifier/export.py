@@ -14,9 +14,9 @@ import numpy as np, torch
 from PIL import Image
 
 from .core import PetsError, ONE_OR_MORE
-from .record import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, read_split, writing
+from .run_folder import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, read_split, writing
 from .inference import Classifier, load_model, library_versions
-from .runtime import ONNX_META, ONNX_CAM_OUTPUT, load_onnx, open_image
+from .predict import ONNX_META, ONNX_CAM_OUTPUT, load_onnx, open_image
 from .cam import place_scores
 
 # %% ../nbs/04c_export.ipynb #fda5e870
@@ -112,7 +112,7 @@ def compare_onnx(onnx_file:Path|str, # a file written by `export_onnx` or `quant
 def _calibration(photos:list, size:int, resize:str, val_xtra:float):
     "An onnxruntime calibration reader over `photos`, 8 at a time, as the graph takes them."
     from onnxruntime.quantization import CalibrationDataReader
-    from pets_classifier.runtime import valid_image
+    from pets_classifier.predict import valid_image
     class Reader(CalibrationDataReader):
         def __init__(self): self.batches = iter([photos[i:i+8] for i in range(0, len(photos), 8)])
         def get_next(self):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np, torch
 from fastai.vision.all import Learner, DataLoaders, DataLoader, Flatten, apply_init, trainable_params
 from .core import PetsError, Range, TRAIN_BS, BS, FEATURES_MEMORY, EPOCHS, LR, SEED, progress
-from .record import room_for, NoSpace, no_space
+from .run_folder import room_for, NoSpace, no_space
 from .models import precision_autocast
 from .learner import device_type, run_state, learner_body
 

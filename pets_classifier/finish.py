@@ -10,7 +10,7 @@ import errno, sys, time
 from pathlib import Path
 import pandas as pd, torch
 from .core import PetsError, TrainSettings
-from .record import METRICS, CHECKPOINT, write_config, writing, free_bytes
+from .run_folder import METRICS, CHECKPOINT, write_config, writing, free_bytes
 from .data import LabelledImages
 from .features import out_of_fold
 from .calibrate import valid_logits, calibrate, plot_reliability

@@ -24,8 +24,8 @@ from . import __version__
 from .core import PetsError, PETS_PATTERN, BS, odd_file
 from .data import label_images, valid_resize
 from .models import create_model, resolve_precision, precision_autocast
-from .record import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, write_model_meta, writing
-from .runtime import valid_image, predict, is_onnx
+from .run_folder import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, write_model_meta, writing
+from .predict import valid_image, predict, is_onnx
 from .interpret import ece, classification_metrics
 
 # %% ../nbs/04_inference.ipynb #89204f1d
@@ -137,7 +137,7 @@ def load_model(path:Path|str, # a model folder, or its model.json or model.safet
     path = Path(path)
     precision = resolve_precision(precision, device)[0]
     if path.suffix in PICKLE_SUFFIXES and path.is_file(): return _load_pickle(path, allow_pickle, device, precision)
-    if is_onnx(path): raise PetsError(f"{path} is an ONNX model: `pets_classifier.runtime.load_onnx` loads it "
+    if is_onnx(path): raise PetsError(f"{path} is an ONNX model: `pets_classifier.predict.load_onnx` loads it "
                                                "(pets predict, evaluate and app take it as it is).")
     folder = path.parent if path.name in (WEIGHTS, SIDECAR) else path
     for f in (folder/SIDECAR, folder/WEIGHTS):  # a named pipe would never open

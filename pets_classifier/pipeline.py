@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd, torch
 from fastai.vision.all import set_seed, Callback, Recorder
 from .core import PetsError, Terminated, TrainSettings, interactive
-from .record import (CONFIG, CHECK, METRICS, CHECKPOINT, read_config, write_config, write_split,
+from .run_folder import (CONFIG, CHECK, METRICS, CHECKPOINT, read_config, write_config, write_split,
     clear_run, writable, not_inside, writing, NoSpace, size_text, trim_metrics, free_bytes)
 from .data import (pets_images, image_listing, label_images, csv_labels, pets_dataloaders, check_split,
     default_workers, LabelledImages, offline_sample, csv_path)
@@ -325,7 +325,7 @@ def check_labels(settings:TrainSettings, # the photos (data, pattern, label_from
                  k:int=5 # folds of the out-of-fold heads
                 ) -> pd.DataFrame:
     "The photos whose label looks wrong, from out-of-fold heads on stage 1's cached features; written to `out`."
-    from pets_classifier.labels import label_issues, write_label_issues
+    from pets_classifier.label_issues import label_issues, write_label_issues
     out, s = writable(out, '--out'), settings.replace(views=settings.views or 8)
     device = torch_device(s.device)
     resolve_arch(s.arch, s.pretrained)  # an unknown name fails here, before the images are read

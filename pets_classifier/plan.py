@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from . import __version__
 from .core import PetsError, TrainSettings
-from pets_classifier.record import (CONFIG, CHECKPOINT, read_config, read_settings, writable, not_inside,
+from pets_classifier.run_folder import (CONFIG, CHECKPOINT, read_config, read_settings, writable, not_inside,
     check_run_folder)
 from .models import weights_at_hand
 from .train import checkpoint_position

@@ -16,7 +16,7 @@ from fastai.vision.all import (Learner, ClassificationInterpretation, DataBlock,
     IndexSplitter, Normalize)
 
 from .core import PetsError, PETS_PATTERN, BS, ONE_OR_MORE, odd_file
-from .record import FIGURES, TABLES, CONFIG, METRICS, read_config, writing
+from .run_folder import FIGURES, TABLES, CONFIG, METRICS, read_config, writing
 from .data import valid_item_tfm
 from .interpret import (top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy,
                                        LogitsInterpretation)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from .core import PetsError, TrainSettings
-from .record import CONFIG, SIDECAR, read_config, read_model_meta
+from .run_folder import CONFIG, SIDECAR, read_config, read_model_meta
 
 # %% ../nbs/05f_runs.ipynb #54ac1c9b
 _BESIDE = ('mlruns', 'tensorboard')  # what `pets train --track-dir` writes beside the runs: passed over in silence

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .core import PetsError
-from .record import FIGURES, run_files
+from .run_folder import FIGURES, run_files
 from .learner import stage_of
 from .train import AfterTrainingEpoch  # the base of EpochCSV: the same epochs
 

@@ -17,7 +17,7 @@ from safetensors.torch import save_file, load_file
 from fastai.vision.all import (Learner, Callback, Recorder, TrainEvalCallback, rank_distrib, DataLoaders,
     trainable_params)
 from .core import PetsError, EPOCHS, LR, LR_RATIO, Eta, odd_file
-from .record import writing
+from .run_folder import writing
 from fastai.callback.training import bn_types
 from .learner import device_type, run_state, stage_of, learner_body, trained_batch
 from .features import pool_split

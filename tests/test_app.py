@@ -201,7 +201,7 @@ def test_course_space_needs_fastai_alone(pets, sample, env, tmp_path):
     "imported."
     from pets_classifier.app import write_course_space
     from pets_classifier.inference import load_model
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
     need_package_index()
     pets('train', '--data', sample, *TRAINED_ARGS, '--export-pkl', '--out', tmp_path/'run')
     space = write_course_space(tmp_path/'run', tmp_path/'space')

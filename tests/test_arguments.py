@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pets_classifier import __version__, cli
 from pets_classifier.core import Range, Text, Regex, TrainSettings
-from pets_classifier.record import CHECKPOINT
+from pets_classifier.run_folder import CHECKPOINT
 
 SUBS = cli.parser()._subparsers._group_actions[0].choices
 OPTIONS = [(name, a) for name, sp in SUBS.items() for a in sp._actions if a.dest != 'help']

@@ -59,7 +59,7 @@ def test_show_doc_for_every_export(site):
     assert 'n_per_class' in section and 'images per breed' in section  # a parameter and its docment
     assert 'Write a synthetic dataset in the Oxford layout' in section  # the docstring
     for page, name in (('core.html', 'petserror'), ('core.html', 'range'), ('train.html', 'fit_head'),
-                       ('runtime.html', 'predict'), ('export.html', 'export_onnx'), ('calibrate.html', 'calibrate'),
+                       ('predict.html', 'predict'), ('export.html', 'export_onnx'), ('calibrate.html', 'calibrate'),
                        ('app.html', 'write_space'), ('cli.html', 'main')):
         assert f'id="{name}"' in (site/page).read_text(), (page, name)
     lesson = (site/'lessons/pets.html').read_text()

@@ -61,7 +61,7 @@ def run(sample, tmp_path_factory, env):
     from pets_classifier.learner import pets_learner
     from pets_classifier.train import save_checkpoint
     from pets_classifier.inference import save_model, library_versions
-    from pets_classifier.record import write_config, write_split, CHECKPOINT
+    from pets_classifier.run_folder import write_config, write_split, CHECKPOINT
     saved = {k: os.environ.get(k) for k in ('PETS_CACHE', 'FASTAI_HOME', 'TORCH_HOME', 'HF_HUB_OFFLINE')}
     os.environ.update({k: env[k] for k in saved})
     out = tmp_path_factory.mktemp('tiny')/'run'
@@ -93,7 +93,7 @@ def onnx_model(dest:Path, meta:dict, n:int=None) -> Path:
     "An ONNX graph as `pets export` writes one, for `meta`'s classes (or `n`) and size: each channel's mean, to logits."
     import onnx
     from onnx import helper, TensorProto
-    from pets_classifier.runtime import ONNX_META
+    from pets_classifier.predict import ONNX_META
     n = n or (len(meta['vocab']) if isinstance(meta.get('vocab'), list) else 4)
     nodes = [helper.make_node('Cast', ['images'], ['x'], to=TensorProto.FLOAT),
              helper.make_node('ReduceMean', ['x', 'axes'], ['mean'], keepdims=0),
@@ -212,12 +212,12 @@ def test_model_files_cut_short(cmd, run, sample, tmp_path, after_reading):
 def test_run_json_cut_at_every_byte(run, name, reader, size):
     "model.json (every command) and config.json (report, app, --resume, --config), cut at each byte: one clear error."
     from pets_classifier.core import PetsError
-    from pets_classifier import record
+    from pets_classifier import run_folder
     whole = (run/name).read_bytes()
     folder = run.parent/f'every-byte-{name}'; folder.mkdir(exist_ok=True)
     for cut in range(len(whole)):
         (folder/name).write_bytes(whole[:cut])
-        with pytest.raises(PetsError, match=name) as e: getattr(record, reader)(folder)
+        with pytest.raises(PetsError, match=name) as e: getattr(run_folder, reader)(folder)
         assert '\n' not in str(e.value)
     assert len(whole) > size
 

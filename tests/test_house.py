@@ -10,17 +10,17 @@ def modules() -> dict:
     "Each module of the package (but nbdev's index), parsed."
     return {p.name: ast.parse(p.read_text()) for p in sorted(PACKAGE.glob('*.py')) if p.name != '_modidx.py'}
 
-def test_only_record_names_the_run_json_files():
-    "config.json and model.json are read and written in pets_classifier.record alone: no other module names them."
+def test_only_run_folder_names_the_run_json_files():
+    "config.json and model.json are read and written in pets_classifier.run_folder alone: no other module names them."
     found = {name: sorted({n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in RUN_JSON})
-             for name, tree in modules().items() if name != 'record.py'}
+             for name, tree in modules().items() if name != 'run_folder.py'}
     assert not any(found.values()), {k: v for k, v in found.items() if v}
 
-def test_only_record_parses_json_files():
-    "Outside record.py, json.load and json.loads read no file: only ONNX metadata, which runtime checks with record."
+def test_only_run_folder_parses_json_files():
+    "Outside run_folder.py, json.load and json.loads read no file: only ONNX metadata, checked there too."
     calls = {name: [ast.unparse(n)[:80] for n in ast.walk(tree) if isinstance(n, ast.Call)
                     and ast.unparse(n.func) in ('json.load', 'json.loads') and 'read_text' in ast.unparse(n)]
-             for name, tree in modules().items() if name != 'record.py'}
+             for name, tree in modules().items() if name != 'run_folder.py'}
     assert not any(calls.values()), {k: v for k, v in calls.items() if v}
 
 def test_training_defaults_are_written_once():
@@ -120,7 +120,7 @@ def test_one_home_for_cached_features():
     assert callers(trees, 'create_head', 'apply_init') == {'features.fresh_head'}  # the one new head
     assert callers(trees, 'fitted_head') == {'features.out_of_fold'}
     assert callers(trees, 'StratifiedKFold', 'KFold', 'randperm') == {'features._folds'}  # the one way into folds
-    assert callers(trees, 'out_of_fold') == {'finish.stage1_out_of_fold', 'labels.label_issues'}
+    assert callers(trees, 'out_of_fold') == {'finish.stage1_out_of_fold', 'label_issues.label_issues'}
     planted = {'x.py': ast.parse("def view(learn, xb): return learn.model[1][:2](learn.model[0](xb))\n"
                                  "def oof(ys, k): return torch.randperm(len(ys)) % k\n")}
     assert head_slicers(planted) == {'x.view'} and callers(planted, 'randperm') == {'x.oof'}

@@ -65,7 +65,7 @@ def test_predict_onnx_without_torch_or_fastai(exported, sample, env):
                          env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     from pets_classifier.inference import load_model
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
     by_torch = predict(load_model(run, precision='fp32'), files)
     by_onnx = [json.loads(line) for line in res.stdout.splitlines()]
     assert [r['file'] for r in by_onnx] == files
@@ -86,7 +86,7 @@ def test_predict_onnx_cam_without_torch(exported, sample, env, tmp_path):
         assert r['cam']['file'] == str(tmp_path/'onnx'/f"{r['file'].rsplit('/', 1)[-1].rsplit('.', 1)[0]}.cam.png")
     from pets_classifier.cam import write_cams
     from pets_classifier.inference import load_model
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
     clf = load_model(run, precision='fp32')
     by_torch = write_cams(clf, predict(clf, files), tmp_path/'torch')
     same = [a['cam']['peak'] == b['cam']['peak'] for a, b in zip(by_onnx, by_torch)]
@@ -122,7 +122,7 @@ def test_blocker_blocks(exported, env):
 def test_app_serves_onnx(exported, sample):
     "`pets app model.int8.onnx`'s page: built on onnxruntime, answering as `pets predict model.int8.onnx` does."
     from pets_classifier.app import pets_app
-    from pets_classifier.runtime import load_onnx, predict
+    from pets_classifier.predict import load_onnx, predict
     run, _ = exported
     demo = pets_app(run/'model.int8.onnx')
     predict_many = next(f.fn for f in demo.fns.values() if f.api_name == 'predict_many')

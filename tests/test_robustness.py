@@ -103,7 +103,7 @@ def test_model_of_another_format_version(pets, trained, sample, tmp_path):
 @pytest.mark.slow
 def test_default_split_validates_every_class(trained):
     "The default split is stratified: 8 photos of each of 4 breeds, and every breed in validation, so no warning."
-    from pets_classifier.record import read_split
+    from pets_classifier.run_folder import read_split
     split = read_split(trained[0])
     assert {label for _, label, part in split if part == 'valid'} == {label for _, label, _ in split}
     assert 'Warning: the validation set has no images of' not in trained[1].stdout
@@ -145,7 +145,7 @@ def test_loaders_never_unpickle(trained, sample, tmp_path, monkeypatch, env):
         monkeypatch.setattr(mod, name, forbidden)
     monkeypatch.setenv('PETS_CACHE', env['PETS_CACHE'])
     from pets_classifier.inference import load_model, evaluate
-    from pets_classifier.runtime import predict
+    from pets_classifier.predict import predict
     from pets_classifier.report import model_interpretation
     clf = load_model(trained[0])
     assert len(predict(clf, sorted(sample.iterdir())[:4])) == 4 and evaluate(clf, sample)['n'] == 32

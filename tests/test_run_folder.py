@@ -67,8 +67,8 @@ def test_tables(trained):
 def test_top_losses_show_the_calibrated_probabilities(pets, trained, sample, tmp_path):
     "`pets interpret`'s top_losses.csv gives each photo the probabilities `predict` gives (temperature applied)."
     from pets_classifier.inference import load_model
-    from pets_classifier.record import read_model_meta, write_model_meta
-    from pets_classifier.runtime import predict
+    from pets_classifier.run_folder import read_model_meta, write_model_meta
+    from pets_classifier.predict import predict
     run = tmp_path/'run'; run.mkdir()
     for name in ('model.json', 'model.safetensors'): shutil.copy(trained[0]/name, run/name)
     meta = read_model_meta(run)

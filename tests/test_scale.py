@@ -32,7 +32,7 @@ def test_features_on_disk_train_and_are_deleted(sample, tmp_path, monkeypatch, c
                      '--features-memory', '0', '--out', str(out)]) == 0
     log = capsys.readouterr().out
     (file, size, dtype), = seen
-    from pets_classifier.record import read_split
+    from pets_classifier.run_folder import read_split
     parts = [part for _, _, part in read_split(out)]
     n_train, n_valid, n_features = parts.count('train'), parts.count('valid'), 2 * 1280  # lite0's concat pooling
     assert (n_train, n_valid) == (25, 7)  # 32 images: 20% is 6.4, which scikit-learn's stratified split rounds up

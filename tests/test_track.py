@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from conftest import PETS, served_url
 from pets_classifier.core import TrainSettings
-from pets_classifier.record import CONFIG, write_config, write_model_meta
+from pets_classifier.run_folder import CONFIG, write_config, write_model_meta
 
 SMALL = ['--arch', 'efficientnet_lite0', '--size', 64, '--bs', 8, '--freeze-epochs', 2, '--epochs', 1,
          '--lr-find-iters', 12]  # the `trained` fixture's run, with another --lr
