@@ -85,15 +85,15 @@ def photos_dl(dls, files:list, augment:bool=False, bs:int=16):
     return dls.train.new(dl.dataset, shuffle=False, drop_last=False, bs=bs)
 
 def view_rows(learn, dl, views:int) -> tuple:
-    "`(features, targets, seconds)`: `views` passes of `pooled_features` over `dl` (views x photos x width), each timed."
-    import torch
+    "`(features, targets, seconds)`: `views` passes over `dl` in one `pooled_features` (views x photos x width), timed."
     from pets_classifier.features import pooled_features
-    out, secs, ys = [], [], None
-    for _ in range(views):
-        start = time.perf_counter()
-        rows, ys = pooled_features(learn, dl, len(dl.dataset), memory=64)
-        out.append(rows.tensor()); secs.append(time.perf_counter() - start)
-    return torch.stack(out), ys, secs
+    marks, n = [], len(dl.dataset)
+    def passes():  # one call, as `head_features` makes it: the body's engine is made once, in the first view's time
+        for _ in range(views): marks.append(time.perf_counter()); yield from dl
+        marks.append(time.perf_counter())
+    rows, ys = pooled_features(learn, passes(), views * n, memory=64)
+    secs = [b - a for a, b in zip(marks, marks[1:])]
+    return rows.tensor().reshape(views, n, -1), None if ys is None else ys[:n], secs
 
 def logits_of(head, xs):
     "The logits of `head` for features of any leading shape (views x photos x width, or photos x width)."
@@ -130,8 +130,8 @@ def held_accuracy(probs, targets) -> float: return float((probs.argmax(1) == tar
 def train_head(r:dict, learn, xs, ys, n_out:int, seed:int=0):
     "The head of recipe `r` trained on `xs` (views x photos x width): returns a function from features to logits."
     import numpy as np, torch
-    from fastai.vision.all import MixUp, LabelSmoothingCrossEntropyFlat, create_head
-    from pets_classifier.features import fitted_head
+    from fastai.vision.all import MixUp, LabelSmoothingCrossEntropyFlat
+    from pets_classifier.features import fitted_head, fresh_head
     flat, yr = xs.reshape(-1, xs.shape[-1]).float(), ys.repeat(len(xs))
     if r['head'] == 'ncm':  # SimpleShot (Wang et al. 2019): centre, L2-normalise, nearest class mean
         mean = flat.mean(0)
@@ -148,9 +148,10 @@ def train_head(r:dict, learn, xs, ys, n_out:int, seed:int=0):
             return torch.from_numpy(out).reshape(*x.shape[:-1], n_out)
         return logits
     cbs = [*([MixUp(r['mixup'])] if r['mixup'] else []), *([EMA(r['ema'])] if r['ema'] else [])]
+    torch.manual_seed(seed)  # the head's first weights, as `fitted_head` draws its own
     one = flat.shape[-1] == learn.model[1][2].num_features  # one backbone: the learner's head; more: fastai's, wider
     head = fitted_head(learn, flat, yr, r['epochs'], r['lr'], seed=seed, cbs=cbs,
-                       head=None if one else create_head(flat.shape[-1] // 2, n_out)[2:],
+                       head=None if one else fresh_head(learn, flat.shape[-1]),
                        loss_func=LabelSmoothingCrossEntropyFlat(eps=r['ls']) if r['ls'] else None)
     out = partial(logits_of, head); out.head = head
     return out
@@ -224,6 +225,8 @@ def unknown_rows(name:str, seed:int, how:str, logits_h, logits_o, targets_h, cal
                 pets_flagged=float(flag_h[right].mean()), others_caught=float(flag_o.mean()), secs=secs,
                 right=int(right.sum()), n_right_cal=int((cal_logits.argmax(1) == cal_targets).sum()))
 
+OOF = {}  # (backbone, views, epochs, lr, folds, seed) -> the out-of-fold step, once: recipes that differ elsewhere share it
+
 def unknown_checks(name:str, r:dict, seed:int, out:dict, feats:list, folds:int) -> list:
     "The validation threshold (train-only recipes) and the out-of-fold one (as `pets train` chooses it), for recipe `r`."
     import torch
@@ -237,12 +240,15 @@ def unknown_checks(name:str, r:dict, seed:int, out:dict, feats:list, folds:int) 
         rows.append(unknown_rows(name, seed, 'validation', logits_h, logits_o, targets_h,
                                  out['logits'](cat('valid_c')[0]), f0.part('valid_c')[1],
                                  sum(sum(f.part('valid_c')[2]) for f in feats)))
-    (xs, ys, _), (vx, vy, _) = f0.part('train'), f0.part('valid_c')  # as head_features lays them out
-    xs = xs[:r['views']]
-    features = feature_loaders(xs.reshape(-1, xs.shape[-1]), ys.repeat(len(xs)), vx[0], vy)
-    start = time.perf_counter()
-    oof = out_of_fold(f0.learn, features, k=folds, epochs=min(r['epochs'], OOF_EPOCHS), lr=r['lr'], seed=seed)
-    secs = time.perf_counter() - start
+    key = (f0.key, r['views'], min(r['epochs'], OOF_EPOCHS), r['lr'], folds, seed)
+    if key not in OOF:
+        (xs, ys, _), (vx, vy, _) = f0.part('train'), f0.part('valid_c')  # as head_features lays them out
+        xs = xs[:r['views']]
+        features = feature_loaders(xs.reshape(-1, xs.shape[-1]), ys.repeat(len(xs)), vx[0], vy)
+        start = time.perf_counter()
+        OOF[key] = out_of_fold(f0.learn, features, k=folds, epochs=key[2], lr=r['lr'], seed=seed)
+        OOF[key].secs = time.perf_counter() - start
+    oof = OOF[key]; secs = oof.secs
     rows.append(unknown_rows(name, seed, f'out-of-fold, {folds} folds', logits_h, logits_o, targets_h,
                              torch.from_numpy(oof.logits), torch.from_numpy(oof.labels), secs))
     return rows

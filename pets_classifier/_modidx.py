@@ -304,6 +304,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                      'pets_classifier/inference.py'),
                                            'pets_classifier.inference.Classifier.autocast': ( 'inference.html#classifier.autocast',
                                                                                               'pets_classifier/inference.py'),
+                                           'pets_classifier.inference.Classifier.batch_logits': ( 'inference.html#classifier.batch_logits',
+                                                                                                  'pets_classifier/inference.py'),
                                            'pets_classifier.inference.Classifier.logits': ( 'inference.html#classifier.logits',
                                                                                             'pets_classifier/inference.py'),
                                            'pets_classifier.inference.Classifier.preprocess': ( 'inference.html#classifier.preprocess',

@@ -364,12 +364,11 @@ def interpret_cmd(args):
     "Interpretation figures, tables and report of a saved model on a labelled folder; prints the most confused pairs."
     from pets_classifier.inference import load_model
     from pets_classifier.report import model_interpretation, write_interpretation, write_report
-    from pets_classifier.train import progress_bars
     out = writable(Path(args.out) if args.out else Path(args.model)/'interpret', '--out')
     not_inside(out, args.data)
     clf = load_model(args.model, allow_pickle=args.allow_pickle, precision=args.precision)
-    with progress_bars(_interactive() and not args.quiet):
-        interp = model_interpretation(clf, args.data, args.pattern, args.label_from, bs=args.bs)
+    interp = model_interpretation(clf, args.data, args.pattern, args.label_from, bs=args.bs,
+                                  progress=_interactive() and not args.quiet)
     pairs = write_interpretation(interp, out, top=args.top)
     cm = interp.confusion_matrix()
     print(f"accuracy {cm.trace()/cm.sum():.4f} on {cm.sum()} images; figures, tables and report.html in {out}")

@@ -13,7 +13,7 @@ import contextlib, copy, math, random, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
-from fastai.vision.all import Learner, DataLoaders, DataLoader, Flatten, apply_init, trainable_params
+from fastai.vision.all import Learner, DataLoaders, DataLoader, Flatten, apply_init, trainable_params, create_head
 from .core import PetsError, Range, TRAIN_BS, BS, FEATURES_MEMORY, EPOCHS, LR, SEED, progress
 from .run_folder import room_for, NoSpace, no_space
 from .models import precision_autocast
@@ -26,7 +26,7 @@ def pool_split(learn:Learner) -> int:
     except (TypeError, IndexError, KeyError, NotImplementedError): head = None  # not fastai's body-plus-head model
     if not (isinstance(head, torch.nn.Sequential) and len(head) > 2 and isinstance(head[1], Flatten)):
         raise PetsError("Cached features need fastai's `create_head` (pooling, flatten, then layers), as pets_learner "
-                        "and vision_learner make it; or train with fit_frozen.")
+                        "and vision_learner make it.")
     return 2
 
 FEATURES_FILE = 'features.bin'  # stage 1's features in the run folder, when they pass the memory budget
@@ -189,10 +189,12 @@ def drop_features(feats:DataLoaders):
         with contextlib.suppress(OSError): Path(feats.file).unlink(missing_ok=True)  # Windows: still mapped
 
 # %% ../nbs/02a_features.ipynb #f8efba99
-def fresh_head(learn:Learner) -> torch.nn.Module:
+def fresh_head(learn:Learner, n_in:int=None # features this wide (backbones side by side): fastai's `create_head`'s
+              ) -> torch.nn.Module:
     "A copy of `learn`'s layers after pooling with new weights, initialised as fastai's `vision_learner` does."
     start = pool_split(learn)  # first: a model without fastai's head is one line
-    head = copy.deepcopy(learn.model[1][start:]).float()
+    layers = learn.model[1] if n_in is None else create_head(n_in // 2, learn.dls.c)
+    head = copy.deepcopy(layers[start:]).float()
     for m in head.modules():
         if hasattr(m, 'reset_parameters'): m.reset_parameters()  # batch norms too: statistics, scale and shift
     apply_init(head, torch.nn.init.kaiming_normal_)  # fastai's init of the linear layers

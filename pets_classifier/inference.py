@@ -92,11 +92,14 @@ class Classifier:
         return precision_autocast(next(self.model.parameters()).device.type, self.precision)
 
     @torch.inference_mode()
-    def logits(self, images:list) -> torch.Tensor:
-        "The model's logits for a list of PIL images, as one batch (float32, on the CPU)."
-        x = torch.stack([self.preprocess(o) for o in images])
+    def batch_logits(self, x:torch.Tensor) -> torch.Tensor:
+        "The model's logits (float32, on the CPU) for a batch of images as `preprocess` gives them."
         x = x.to(next(self.model.parameters()).device, memory_format=torch.channels_last)
         with self.autocast(): return self.model(x).float().cpu()
+
+    def logits(self, images:list) -> torch.Tensor:
+        "The model's logits for a list of PIL images, as one batch (float32, on the CPU)."
+        return self.batch_logits(torch.stack([self.preprocess(o) for o in images]))
 
     def probs(self, images:list) -> torch.Tensor:
         "Calibrated class probabilities for a list of PIL images: softmax of the logits over the temperature."

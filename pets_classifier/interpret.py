@@ -46,9 +46,9 @@ def _softmax_at(logits, temperature:float): return F.softmax(logits.float() / te
 class LogitsInterpretation(ClassificationInterpretation):
     "fastai's `ClassificationInterpretation` of logits computed once: no method runs the model or needs a `Learner`."
     def __init__(self, dls, dl, # DataLoaders whose `test_dl` decodes photos, and the labelled photos the logits are of
+                 model:torch.nn.Module, # the model that gave the logits: class activation maps read it
                  logits:torch.Tensor, targets:torch.Tensor, # a row of logits and a class index per photo of `dl`
-                 temperature:float=1., # the logits are divided by it, as `calibrate` fitted it
-                 model:torch.nn.Module=None): # the model that gave the logits: class activation maps read it
+                 temperature:float=1.): # the logits are divided by it, as `calibrate` fitted it
         self.logits, self.targets = logits.detach().float().cpu(), targets.detach().long().cpu()
         self.dls, self.model = dls, model
         losses = F.cross_entropy(self.logits / temperature, self.targets, reduction='none')
@@ -80,7 +80,7 @@ def calibrated_interp(learn, # a trained `Learner`
     "fastai's `ClassificationInterpretation` at `temperature`, from `logits`, else one pass of the model over `dl`."
     dl = dl if dl is not None else learn.dls.valid.new(shuffle=False, drop_last=False)
     if logits is None: logits, targets = learn.get_preds(dl=dl, act=noop)
-    return LogitsInterpretation(learn.dls, dl, logits, targets, temperature, learn.model)
+    return LogitsInterpretation(learn.dls, dl, learn.model, logits, targets, temperature)
 
 # %% ../nbs/03_interpret.ipynb #30ad7938
 def most_confused_classes(cm:np.ndarray, # confusion matrix, rows actual, columns predicted

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import (Learner, ClassificationInterpretation, DataBlock, ImageBlock, CategoryBlock,
     IndexSplitter, Normalize)
 
-from .core import PetsError, PETS_PATTERN, BS, ONE_OR_MORE, odd_file
+from .core import PetsError, PETS_PATTERN, BS, ONE_OR_MORE, odd_file, progress as show_progress
 from .run_folder import FIGURES, TABLES, CONFIG, METRICS, read_config, writing
 from .data import valid_item_tfm
 from .interpret import (top_losses_table, plot_top_losses, plot_confusion, per_class_accuracy,
@@ -115,18 +115,23 @@ def write_interpretation(interp:ClassificationInterpretation, dest:Path,
     dest.mkdir(parents=True, exist_ok=True)
     pairs = interp.most_confused(min_val=1)
     tables = dict(top_losses=top_losses_table(interp, k), per_class=per_class_accuracy(interp),
-                  most_confused=pd.DataFrame(pairs, columns=['actual', 'predicted', 'count']))
-    figures = dict(top_losses=plot_top_losses(interp, k=k), confusion=plot_confusion(interp, top=top),
-                   top_losses_cam=plot_top_losses_cam(interp, k=min(k, 6)))  # `pets_classifier.cam`
-    for name, fig in figures.items(): save_figure(fig, dest/f'{name}.png')  # all computed first, then all written
-    for name, table in tables.items(): _table(table, dest/f'{name}.csv', index=False)
-    _table(pd.DataFrame(interp.confusion_matrix(), index=interp.vocab, columns=interp.vocab), dest/'confusion.csv')
+                  most_confused=pd.DataFrame(pairs, columns=['actual', 'predicted', 'count']),
+                  confusion=pd.DataFrame(interp.confusion_matrix(), index=interp.vocab, columns=interp.vocab))
+    figures = {}  # all computed first, then all written; closed whatever happens
+    try:
+        figures.update(top_losses=plot_top_losses(interp, k=k), confusion=plot_confusion(interp, top=top))
+        figures['top_losses_cam'] = plot_top_losses_cam(interp, k=min(k, 6))  # `pets_classifier.cam`
+        for name in list(figures): save_figure(figures.pop(name), dest/f'{name}.png')
+    finally:
+        for fig in figures.values(): plt.close(fig)
+    for name, table in tables.items(): _table(table, dest/f'{name}.csv', index=name == 'confusion')
     return pairs
 
 # %% ../nbs/05_report.ipynb #2dabbbe4
 def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled images
                          pattern:str=PETS_PATTERN, label_from:str='name', # how labels are read, as in `label_images`
-                         bs:int=32) -> LogitsInterpretation:
+                         bs:int=32, progress:bool=False # a bar in a terminal or notebook, else lines
+                        ) -> LogitsInterpretation:
     "fastai's `ClassificationInterpretation` of a loaded model on the labelled images under `path`, from one pass."
     bs = BS.check('bs', bs)
     imgs, known = known_images(clf, path, pattern, label_from)
@@ -135,12 +140,12 @@ def model_interpretation(clf:Classifier, path:Path|str, # folder of labelled ima
                       splitter=IndexSplitter([]), item_tfms=valid_item_tfm(clf.size, clf.resize, clf.val_xtra),
                       batch_tfms=Normalize.from_stats(clf.mean, clf.std))
     dls = block.dataloaders(files, bs=bs, num_workers=0, device=next(clf.model.parameters()).device)
-    dl, model = dls.test_dl(files, with_labels=True), clf.model.eval()
-    with torch.inference_mode(), clf.autocast():  # as `clf.probs` runs
-        batches = [(model(xb.as_subclass(torch.Tensor)).float().cpu(), yb.cpu()) for xb, yb in dl]
+    dl = dls.test_dl(files, with_labels=True)
+    batches = [(clf.batch_logits(xb.as_subclass(torch.Tensor)), yb.cpu())  # as `clf.probs` runs the model
+               for xb, yb in show_progress(dl, len(dl), 'interpret', progress)]
     logits, targets = (torch.cat(t) for t in zip(*batches))
     temperature = (clf.calibration or {}).get('temperature', 1.)  # the probabilities `predict` gives
-    return LogitsInterpretation(dls, dl, logits, targets, temperature, model)
+    return LogitsInterpretation(dls, dl, clf.model.eval(), logits, targets, temperature)
 
 # %% ../nbs/05_report.ipynb #98332320
 REPORT_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}img{max-width:100%}"

@@ -113,7 +113,7 @@ def head_slicers(trees:dict) -> set:
 def test_one_home_for_cached_features():
     "Features are taken, heads on them made and fitted, and photos dealt into folds, each in one function of features."
     trees = modules()
-    assert head_slicers(trees) == {'features.pooled_features', 'features.fresh_head', 'train.head_only'}
+    assert head_slicers(trees) == {'features.pooled_features', 'train.head_only'}  # the features; the head trained
     assert callers(trees, 'feature_engine', 'FeatureRows') == {'features.pooled_features'}  # the one extractor
     assert callers(trees, 'pooled_features') == {'features.head_features'}
     assert callers(trees, 'Learner') == {'features.fitted_head'}  # the one head fitted apart from the learner
