@@ -1,6 +1,6 @@
 """Few-shot recipes (issue 26): held-out accuracy over seeds and training time, beside stock fastai's lesson recipe.
 
-    python bench/fewshot.py --data ../shared/data/pets-real-dev/images     # the default recipes, seeds 1 2 3 (~75 min)
+    python bench/fewshot.py --data ../shared/data/pets-real-dev/images     # the default recipes, seeds 1 2 3 (~45 min)
     python bench/fewshot.py --recipes all --seeds 2 --stock-seeds          # every recipe, one seed
     python bench/fewshot.py --recipes default l2 l2-all-tta --seeds 1 2 3 4 5 --stock-seeds 1 2
     python bench/fewshot.py --list                                                     # the recipes and what they do
@@ -52,7 +52,7 @@ RECIPES = {  # id: what it changes from HEAD ('default' is the library's own cal
 
 DEFAULT = ['default', 'l0', 'l0-4v', 'l0-30ep', 'l0-lr1e-2', 'l0-lr2e-3', 'l0-ls', 'l0-mixup', 'l0-ema', 'l0-tta',
            'l0-all', 'l0-logreg', 'l0-logreg-C10', 'l0-ncm', 'l0@288', 'l0@288-all', 'l0@288-all-tta', 'l2',
-           'l2-4v-all', 'l2-all', 'l2-all-tta', 'l0@288+l2-4v-all']  # about 75 minutes for 3 seeds on 2 shared cores
+           'l2-4v-all', 'l2-all', 'l2-all-tta', 'l0@288+l2-4v-all']  # 44 minutes for 3 seeds on 2 shared cores (bf16)
 
 def describe(spec:dict) -> str:
     "One line: what a recipe is."
@@ -257,7 +257,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--data', default='../shared/data/pets-real-dev/images', help="folder of <breed>_<n>.jpg photos")
     ap.add_argument('--recipes', nargs='+', default=DEFAULT, help="recipe ids (see --list), or all (default: those "
-                    "that fit in about 75 minutes on 2 shared cores)")
+                    "that took 44 minutes on 2 shared cores)")
     ap.add_argument('--seeds', nargs='+', type=int, default=[1, 2, 3], help="seeds of the split and training draws")
     ap.add_argument('--stock-seeds', nargs='*', type=int, default=None,
                     help="seeds of --seeds to run stock fastai's lesson recipe with, each before ours (default: the "
