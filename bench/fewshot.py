@@ -281,9 +281,9 @@ def main():
     import numpy as np, torch
     torch.set_num_threads(a.threads)
     from accuracy import holdout_split, stock_lesson
-    from pets_classifier.samples import make_non_pets
+    from pets_classifier.samples import make_non_pets, scratch_dir
     started = time.perf_counter()
-    work = Path(tempfile.mkdtemp())
+    work = scratch_dir('pets-fewshot-')  # the held-out split's links and the other photos: gone when the run ends
     train, hold_dir = holdout_split(Path(a.data), work)
     holdout, others = sorted(hold_dir.iterdir()), make_non_pets(work/'non_pets')
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, torch threads {torch.get_num_threads()}, seeds {a.seeds}: "
