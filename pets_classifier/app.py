@@ -15,7 +15,7 @@ import shutil, subprocess, sys
 from functools import partial
 from pathlib import Path
 
-import fastai, gradio as gr, timm
+import gradio as gr
 from fastcore.meta import delegates
 import torch
 import pets_classifier
@@ -24,7 +24,7 @@ from PIL import Image
 from .core import PetsError, COUNT, TOP_K, QUEUE_BATCH, PORT, CONCURRENCY, PIXELS
 from .run_folder import WEIGHTS, SIDECAR, CONFIG, read_config, read_model_meta, read_split, write_json
 from .check import inspect_image
-from .inference import load_model, Classifier, pickled_modules
+from .inference import load_model, Classifier, pickled_modules, library_versions
 from .predict import OnnxClassifier, load_onnx, is_onnx, open_image, onnx_cams, predict, cam_overlay
 from .cam import photo_cams
 
@@ -266,7 +266,8 @@ def course_requirements(pickle:Path|str # an export.pkl
     if (library := pets_classifier.__name__) in needs:
         raise PetsError(f"{pickle} needs {library} to load (learn.export of a pets_learner): write it with "
                         f"{library}.inference.export_learner, or pets train --export-pkl.")
-    pins = [('fastai', fastai.__version__)] + [('timm', timm.__version__)] * ('timm' in needs)
+    versions = library_versions()
+    pins = [('fastai', versions['fastai'])] + [('timm', versions['timm'])] * ('timm' in needs)
     return ''.join(f"{name}=={version}\n" for name, version in pins + [('gradio', gr.__version__)])
 
 def write_course_space(run:Path|str, # a folder with export.pkl: lesson 1's, or `pets train --export-pkl`'s

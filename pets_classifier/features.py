@@ -102,11 +102,11 @@ def _feature_batches(learn:Learner, views:int, bs:int, show:bool):
     n = views * math.ceil(learn.dls.train.n / bs) + math.ceil(learn.dls.valid.n / bs)
     return progress(_passes(learn, views, bs), n, 'features', show)
 
-_ENGINES = ('auto', 'torch', 'onnxruntime')  # what runs the frozen body for `head_features`
+_ENGINES = ('auto', 'torch', 'onnxruntime')  # what runs the frozen body for `pooled_features`
 
 def _onnx_runner(net:torch.nn.Module, example:torch.Tensor):
     "`net` exported to ONNX in memory and opened in onnxruntime, as a function of a batch (fp32 on the CPU)."
-    import copy, io, warnings, onnxruntime as ort
+    import io, onnxruntime as ort
     flat, buf = copy.deepcopy(net).float().to(memory_format=torch.contiguous_format), io.BytesIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.autocast('cpu', enabled=False):
         warnings.simplefilter('ignore')  # the exporter narrates
@@ -141,7 +141,8 @@ def pooled_features(learn:Learner, batches, # the learner, and batches of images
                     engine:str='auto' # what runs the body: see `feature_engine` (recorded in `learn.run_state`)
                    ) -> tuple:
     "`(rows, ys)`: the frozen body's pooled features of each image as `FeatureRows` (bf16); targets, None without."
-    net, run = torch.nn.Sequential(learner_body(learn), learn.model[1][:pool_split(learn)]), None
+    split = pool_split(learn)  # first: a model without fastai's head is one line
+    net, run = torch.nn.Sequential(learner_body(learn), learn.model[1][:split]), None
     ys, rows, labelled = torch.empty(n, dtype=torch.long), None, False
     learn.model.eval()
     # the body runs as in training
@@ -172,7 +173,6 @@ def head_features(learn:Learner, views:int=8, # passes over the training images,
     views, bs = Range(int, 1, 100).check('views', views), TRAIN_BS.check('bs', bs)
     if pass_bs is not None: BS.check('pass_bs', pass_bs)
     memory = FEATURES_MEMORY.check('memory', memory)
-    pool_split(learn)  # a head that cannot train on features: one line, before a pass
     # on a CPU 16 images a pass, measured 1.3x faster than 32
     pass_bs = pass_bs or (learn.dls.train.bs if device_type(learn.dls) == 'cuda' else min(16, learn.dls.train.bs))
     n_train = views * learn.dls.train.n

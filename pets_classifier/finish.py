@@ -10,7 +10,7 @@ import errno, sys, time
 from pathlib import Path
 import pandas as pd, torch
 from .core import PetsError, TrainSettings
-from .run_folder import METRICS, CHECKPOINT, write_config, writing, free_bytes
+from .run_folder import METRICS, CHECKPOINT, write_config, writing, free_bytes, tensor_bytes
 from .data import LabelledImages
 from .features import out_of_fold
 from .calibrate import valid_logits, calibrate, plot_reliability
@@ -32,16 +32,20 @@ class Stopwatch:
 # %% ../nbs/05d_finish.ipynb #182cb417
 OOF_FOLDS, OOF_EPOCHS = 3, 5  # the thresholds' heads: a sixth of the work of 5 folds at the head's 15 epochs
 
+def _head_is_model(features, s:TrainSettings) -> bool:
+    "Is the run's model stage 1's head on its cached features (no stage 2 after it)?"
+    return features is not None and not s.epochs
+
 def stage1_out_of_fold(learn, features, s:TrainSettings):
     "Out-of-fold logits of the run's photos to choose the unknown thresholds on, when the model is stage 1's head."
-    if features is None or s.epochs or not s.freeze_epochs: return None  # after stage 2 the heads are not the model
+    if not (_head_is_model(features, s) and s.freeze_epochs): return None  # after stage 2 the heads are not the model
     epochs = min(s.freeze_epochs, OOF_EPOCHS)
     try: return out_of_fold(learn, features, k=OOF_FOLDS, epochs=epochs, lr=s.lr, seed=s.seed)
     except PetsError as e: print(f"pets: unknown thresholds on the validation set ({e})", file=sys.stderr)
 
 def valid_outputs(learn, features, s:TrainSettings) -> tuple:
     "The validation logits and targets the end of the run needs, once: stage 1's head on its features, when the model."
-    return valid_logits(learn, features if features is not None and not s.epochs else None)
+    return valid_logits(learn, features if _head_is_model(features, s) else None)
 
 def _calibrate(learn, out:Path, oof, logits:torch.Tensor, targets:torch.Tensor) -> dict:
     "Temperature (validation set) and unknown thresholds (out of fold, else validation) into model.json; figures."
@@ -62,8 +66,7 @@ def _calibrate(learn, out:Path, oof, logits:torch.Tensor, targets:torch.Tensor) 
 def _export_pkl(learn, dest:Path):
     "`export_learner` (fastai's `learn.export`, fastai alone to load), a full disk said as one: torch's zip writer "
     "reports it as 'unexpected pos'."
-    weights = sum(v.numel() * v.element_size() for v in learn.model.state_dict().values())
-    with writing(dest, 'export.pkl', need=weights):
+    with writing(dest, 'export.pkl', need=tensor_bytes(learn.model.state_dict())):
         try: export_learner(learn, dest)
         except RuntimeError as e:
             if (free_bytes(dest) or 0) < 1_000_000: raise OSError(errno.ENOSPC, str(e)) from None

@@ -24,7 +24,8 @@ from . import __version__
 from .core import PetsError, PETS_PATTERN, BS, odd_file
 from .data import label_images, valid_resize
 from .models import create_model, resolve_precision, precision_autocast
-from .run_folder import FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, write_model_meta, writing
+from pets_classifier.run_folder import (FORMAT_VERSION, WEIGHTS, SIDECAR, read_model_meta, write_model_meta, writing,
+    tensor_bytes)
 from .predict import valid_image, predict, is_onnx
 from .interpret import ece, classification_metrics
 
@@ -58,7 +59,7 @@ def save_model(learn, # a trained fastai Learner from `pets_learner`
     tmp = dest/f'.{WEIGHTS}.{os.getpid()}.tmp'
     weights = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}
     try:
-        with writing(dest/WEIGHTS, 'the model', need=sum(v.numel() * v.element_size() for v in weights.values()),
+        with writing(dest/WEIGHTS, 'the model', need=tensor_bytes(weights),
                      partial=tmp): save_file(weights, str(tmp))
         os.replace(tmp, dest/WEIGHTS)
     finally: tmp.unlink(missing_ok=True)

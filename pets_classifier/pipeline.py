@@ -12,7 +12,7 @@ import pandas as pd, torch
 from fastai.vision.all import set_seed, Callback, Recorder
 from .core import PetsError, Terminated, TrainSettings, interactive
 from .run_folder import (CONFIG, CHECK, METRICS, CHECKPOINT, read_config, write_config, write_split,
-    clear_run, writable, not_inside, writing, NoSpace, size_text, trim_metrics, free_bytes)
+    clear_run, writable, not_inside, writing, NoSpace, size_text, trim_metrics, free_bytes, tensor_bytes)
 from .data import (pets_images, image_listing, label_images, csv_labels, pets_dataloaders, check_split,
     default_workers, LabelledImages, offline_sample, csv_path)
 from .check import check_images
@@ -220,7 +220,8 @@ def train_run(settings:TrainSettings # what to train, and where to write it (`pe
              ) -> dict:
     "Check, split, train both stages, calibrate, and write the run folder; returns the run's config.json."
     started, timer = time.time(), Stopwatch()
-    s, arch_why = checked_settings(settings), auto_arch(settings)[1]
+    s, arch_why = (settings, '') if settings.resume else auto_arch(settings)  # once: it may ask the network
+    s = checked_settings(s)
     out, processes, first = Path(s.out).expanduser(), process_count(), process_rank() == 0
     resume = out/CHECKPOINT if settings.resume else None
     with progress_bars(not s.quiet and interactive()), _stopped_by_signals() as stop:
@@ -275,7 +276,7 @@ def _train_and_finish(learn, config:dict, features, resume:Path|None, started:fl
 
 def _room_needed(learn, s:TrainSettings) -> int:
     "Bytes the run folder holds at its fullest, about: the features file, stage 1's weights, two checkpoints at once."
-    weights = sum(v.numel() * v.element_size() for v in learn.model.state_dict().values())
+    weights = tensor_bytes(learn.model.state_dict())
     checkpoint = weights + 2 * sum(p.numel() * 4 for p in learn.model.parameters())  # Adam's two moments a weight
     try: cols = learn.model[1][2].num_features  # the pooled features: fastai's head starts pool, flatten, batch norm
     except (TypeError, IndexError, AttributeError): cols = 0

@@ -4,11 +4,11 @@
 
 # %% auto #0
 __all__ = ['CONFIG', 'SIDECAR', 'WEIGHTS', 'METRICS', 'CHECK', 'SPLIT', 'CHECKPOINT', 'FIGURES', 'TABLES', 'RUN_FILES',
-           'FORMAT_VERSION', 'UNKNOWN_RULES', 'TEMPERATURE', 'SPLITS', 'free_bytes', 'size_text', 'no_space', 'NoSpace',
-           'room_for', 'writing', 'write_json', 'read_json', 'check_calibration', 'check_model_meta',
-           'write_model_meta', 'read_model_meta', 'settings_from', 'read_config', 'read_settings', 'write_config',
-           'write_split', 'read_split', 'read_skipped', 'trim_metrics', 'run_files', 'clear_run', 'writable',
-           'not_inside', 'check_run_folder']
+           'FORMAT_VERSION', 'UNKNOWN_RULES', 'TEMPERATURE', 'SPLITS', 'free_bytes', 'tensor_bytes', 'size_text',
+           'no_space', 'NoSpace', 'room_for', 'writing', 'write_json', 'read_json', 'check_calibration',
+           'check_model_meta', 'write_model_meta', 'read_model_meta', 'settings_from', 'read_config', 'read_settings',
+           'write_config', 'write_split', 'read_split', 'read_skipped', 'trim_metrics', 'run_files', 'clear_run',
+           'writable', 'not_inside', 'check_run_folder']
 
 # %% ../nbs/00b_run_folder.ipynb #6aa6e3e1
 import contextlib, csv, errno, json, math, os, shutil
@@ -42,6 +42,10 @@ def free_bytes(path:Path|str) -> int|None:
     while not p.exists() and p != p.parent: p = p.parent
     try: return shutil.disk_usage(p).free
     except OSError: return None
+
+def tensor_bytes(tensors:dict) -> int:
+    "The bytes of a dict of tensors (a state dict, a checkpoint's) as they go to disk, about: `writing`'s `need`."
+    return sum(t.numel() * t.element_size() for t in tensors.values())
 
 def size_text(n:int|float) -> str:
     "Bytes in words: '0.4 MB', '85 MB', '1.2 GB'."

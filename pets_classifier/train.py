@@ -17,24 +17,22 @@ from safetensors.torch import save_file, load_file
 from fastai.vision.all import (Learner, Callback, Recorder, TrainEvalCallback, rank_distrib, DataLoaders,
     trainable_params)
 from .core import PetsError, EPOCHS, LR, LR_RATIO, Eta, odd_file
-from .run_folder import writing
+from .run_folder import writing, tensor_bytes
 from fastai.callback.training import bn_types
-from .learner import device_type, run_state, stage_of, learner_body, trained_batch
+from .learner import device_type, run_state, stage_of, learner_body, trained_batch, bare_model
 from .features import pool_split
 
 # %% ../nbs/02b_train.ipynb #3d365e1b
-def _nbytes(tensors:dict) -> int: return sum(t.numel() * t.element_size() for t in tensors.values())  # on disk, about
-
 def _state(model:torch.nn.Module) -> dict:
     "The model's tensors on the CPU, ready for safetensors (unwrapped from DistributedDataParallel)."
-    return {k: v.detach().cpu().contiguous() for k, v in getattr(model, 'module', model).state_dict().items()}
+    return {k: v.detach().cpu().contiguous() for k, v in bare_model(model).state_dict().items()}
 
 def save_weights(learn:Learner, name:str) -> Path:
     "Save the weights as `name`.safetensors in `learn.path/learn.model_dir`; unlike `learn.save`, nothing is pickled."
     dest = learn.path/learn.model_dir/f'{name}.safetensors'
     dest.parent.mkdir(parents=True, exist_ok=True)
     state = _state(learn.model)
-    with writing(dest, f"the weights {name!r}", need=_nbytes(state)): save_file(state, str(dest))
+    with writing(dest, f"the weights {name!r}", need=tensor_bytes(state)): save_file(state, str(dest))
     return dest
 
 def load_weights(learn:Learner, name:str) -> Learner:
@@ -213,7 +211,7 @@ def save_checkpoint(learn:Learner, dest:Path, **position) -> Path:
     dest, metadata = Path(dest), {'pets_checkpoint': json.dumps(meta)}
     tmp = dest.with_name(dest.name + '.tmp')
     dest.parent.mkdir(parents=True, exist_ok=True)
-    need = _nbytes(tensors) + len(metadata['pets_checkpoint'])  # the last checkpoint stays until this one is whole
+    need = tensor_bytes(tensors) + len(metadata['pets_checkpoint'])  # the last checkpoint stays until this one is whole
     try:
         with writing(dest, 'the checkpoint', need=need, partial=tmp): save_file(tensors, str(tmp), metadata=metadata)
         os.replace(tmp, dest)

@@ -5,8 +5,7 @@ import pytest
 
 pytest.importorskip('gradio', reason='the [app] extra is not installed')
 from gradio_client import Client, handle_file
-from pets_classifier.samples import make_bad_uploads
-from pets_classifier.samples import assert_same_top
+from pets_classifier.samples import make_bad_uploads, assert_same_top
 from conftest import PETS, TRAINED_ARGS, served_url
 
 CHROMIUM = '/usr/bin/chromium'  # Debian's package; .ci/run installs it

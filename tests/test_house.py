@@ -1,13 +1,14 @@
 "The house keeps its rules: the run folder's files have one reader, and the training defaults are written once."
-import ast, inspect
+import ast, functools, inspect
 from pathlib import Path
 from pets_classifier.core import TrainSettings
 
 PACKAGE = Path(__file__).resolve().parent.parent/'pets_classifier'
 RUN_JSON = {'config.json', 'model.json'}
 
+@functools.cache
 def modules() -> dict:
-    "Each module of the package (but nbdev's index), parsed."
+    "Each module of the package (but nbdev's index), parsed once: no test changes the trees."
     return {p.name: ast.parse(p.read_text()) for p in sorted(PACKAGE.glob('*.py')) if p.name != '_modidx.py'}
 
 def test_only_run_folder_names_the_run_json_files():
